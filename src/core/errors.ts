@@ -1,0 +1,154 @@
+/**
+ * Typed errors with stable codes, grouped by who is at fault.
+ *
+ * Every code is listed once in {@link ERROR_CODES} with the class it belongs to; docs/errors.md lists
+ * every code with what the user sees (a test keeps the two in step). Code outside this module throws
+ * through the class constructors, which only accept the codes of their group. Tests assert `.code`,
+ * never the message. Messages never carry message text, keys, safety numbers or full onion addresses.
+ */
+
+/** Who is at fault, which decides how the CLI reports the error and which exit code it uses. */
+export type Fault = 'peer' | 'crypto' | 'tor' | 'user' | 'store' | 'internal';
+
+export const ERROR_CODES = {
+  // --- the user gave something wrong (UsageError) ---
+  CODE_BAD_CHECKSUM: 'user',
+  CODE_BAD_PREFIX: 'user',
+  CODE_BAD_LENGTH: 'user',
+  CODE_BAD_VERSION: 'user',
+  CODE_LOW_ORDER_KEY: 'user',
+  CODE_MALFORMED: 'user',
+  CONTACT_IS_SELF: 'user',
+  CONTACT_DUPLICATE_NAME: 'user',
+  CONTACT_DUPLICATE_KEY: 'user',
+  CONTACT_UNKNOWN: 'user',
+  CONTACT_BAD_NAME: 'user',
+  MESSAGE_TOO_LONG: 'user',
+  MESSAGE_EMPTY: 'user',
+  SESSION_NOT_ACTIVE: 'user',
+  LIMIT_OUT_OF_RANGE: 'user',
+  BAD_ARGUMENT: 'user',
+  BAD_ADDRESS: 'user',
+
+  // --- the peer (or whoever is on the other end of a connection) sent something wrong (ProtocolError) ---
+  RECORD_BAD_SIZE: 'peer',
+  RECORD_TRUNCATED: 'peer',
+  RECORD_BAD_LENGTH: 'peer',
+  RECORD_NONZERO_PADDING: 'peer',
+  RECORD_UNKNOWN_TYPE: 'peer',
+  RECORD_BAD_FLAGS: 'peer',
+  RECORD_BAD_BODY: 'peer',
+  RECORD_UNEXPECTED: 'peer',
+  MESSAGE_BAD_UTF8: 'peer',
+  MESSAGE_OVER_LIMIT: 'peer',
+  MESSAGE_BAD_ID: 'peer',
+  HANDSHAKE_BAD_VERSION: 'peer',
+  HANDSHAKE_BAD_PAYLOAD: 'peer',
+  HANDSHAKE_REJECTED: 'peer',
+  HANDSHAKE_TIMEOUT: 'peer',
+  CONNECTION_LOST: 'peer',
+  PEER_GONE: 'peer',
+
+  // --- authenticated encryption said no (CryptoError) ---
+  DECRYPT_FAILED: 'crypto',
+  NONCE_EXHAUSTED: 'crypto',
+  BAD_PUBLIC_KEY: 'crypto',
+  HANDSHAKE_STATE: 'crypto',
+
+  // --- Tor misbehaved or is missing (TorError); filled in by the Tor layer ---
+  TOR_FAILED: 'tor',
+
+  // --- the store on disk (StoreError) ---
+  STORE_NOT_FOUND: 'store',
+  STORE_EXISTS: 'store',
+  STORE_WRONG_PASSPHRASE: 'store',
+  STORE_TRUNCATED: 'store',
+  STORE_CORRUPT: 'store',
+  STORE_BAD_VERSION: 'store',
+  STORE_BAD_MAGIC: 'store',
+  STORE_PASSPHRASE_REQUIRED: 'store',
+  STORE_BAD_PERMISSIONS: 'store',
+  STORE_IO: 'store',
+
+  // --- a bug in Entrechat (InternalError) ---
+  INTERNAL: 'internal',
+} as const satisfies Record<string, Fault>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+type CodeOf<F extends Fault> = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends F ? K : never }[ErrorCode];
+
+export type UsageCode = CodeOf<'user'>;
+export type ProtocolCode = CodeOf<'peer'>;
+export type CryptoCode = CodeOf<'crypto'>;
+export type TorCode = CodeOf<'tor'>;
+export type StoreCode = CodeOf<'store'>;
+export type InternalCode = CodeOf<'internal'>;
+
+/* The subclass constructors are not useless: each narrows `code` to its own group. */
+/* eslint-disable @typescript-eslint/no-useless-constructor */
+
+/** Base of every error Entrechat throws on purpose. */
+export abstract class EntrechatError extends Error {
+  abstract readonly fault: Fault;
+  readonly code: ErrorCode;
+
+  protected constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The user (or the caller) asked for something that cannot be done. */
+export class UsageError extends EntrechatError {
+  readonly fault = 'user';
+  constructor(code: UsageCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** The other end of a connection broke the protocol: never trusted, never fatal to the process. */
+export class ProtocolError extends EntrechatError {
+  readonly fault = 'peer';
+  constructor(code: ProtocolCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** Authenticated encryption or key agreement failed. */
+export class CryptoError extends EntrechatError {
+  readonly fault = 'crypto';
+  constructor(code: CryptoCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** Tor is missing, failed to start, or answered with an error. */
+export class TorError extends EntrechatError {
+  readonly fault = 'tor';
+  constructor(code: TorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** The encrypted store could not be read or written. */
+export class StoreError extends EntrechatError {
+  readonly fault = 'store';
+  constructor(code: StoreCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** A bug: an invariant of Entrechat itself did not hold. */
+export class InternalError extends EntrechatError {
+  readonly fault = 'internal';
+  constructor(message: string, options?: ErrorOptions) {
+    super('INTERNAL', message, options);
+  }
+}
+
+/* eslint-enable @typescript-eslint/no-useless-constructor */
+
+export function isEntrechatError(e: unknown): e is EntrechatError {
+  return e instanceof EntrechatError;
+}

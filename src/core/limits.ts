@@ -1,0 +1,62 @@
+/**
+ * Every limit Entrechat enforces, in one place, each with one line of why.
+ * Durations are in milliseconds; sizes in bytes.
+ */
+
+// --- wire ---
+/** Every record on the wire, handshake included: the data payload of one Tor relay cell (tor-spec §6.1). */
+export const RECORD_SIZE = 498;
+/** Poly1305 tag appended by ChaCha20-Poly1305 (RFC 8439). */
+export const AEAD_TAG_SIZE = 16;
+/** Plaintext carried by one transport record: the record minus the tag. */
+export const RECORD_PLAINTEXT_SIZE = RECORD_SIZE - AEAD_TAG_SIZE;
+/** type (1) + flags (1) + body length (2). */
+export const RECORD_HEADER_SIZE = 4;
+/** Largest body one record carries. */
+export const RECORD_MAX_BODY = RECORD_PLAINTEXT_SIZE - RECORD_HEADER_SIZE;
+/** X25519 public key size: the ephemeral key that opens each handshake message. */
+export const DH_SIZE = 32;
+/** Plaintext payload of a handshake message, chosen so the message is exactly one record. */
+export const HANDSHAKE_PAYLOAD_SIZE = RECORD_SIZE - DH_SIZE - AEAD_TAG_SIZE;
+
+// --- messages ---
+/** Largest message text, in UTF-8 bytes: bounds reassembly memory per session (ARCHITECTURE.md). */
+export const MAX_MESSAGE_BYTES = 16 * 1024;
+/** Text bytes per TEXT record: body minus the 4-byte message id. */
+export const TEXT_CHUNK_BYTES = RECORD_MAX_BODY - 4;
+/** Records one message may span; a longer run is a limit breach, checked before buffering. */
+export const MAX_RECORDS_PER_MESSAGE = Math.ceil(MAX_MESSAGE_BYTES / TEXT_CHUNK_BYTES);
+/** Messages sent but not yet acknowledged: bounds memory if the peer stops acknowledging. */
+export const MAX_UNACKED_MESSAGES = 64;
+
+// --- session lifecycle (ARCHITECTURE.md "Session lifecycle") ---
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+/** Tor must reach 100 % bootstrap within this, or the attempt fails. */
+export const TOR_BOOTSTRAP_TIMEOUT = 120 * SECOND;
+/** Default window for the peer to show up: long enough for both to press "talk". */
+export const RENDEZVOUS_WINDOW_DEFAULT = 180 * SECOND;
+/** Bounds on the configurable window: under 10 s nobody can meet; over 30 min is a standing presence. */
+export const RENDEZVOUS_WINDOW_MIN = 10 * SECOND;
+export const RENDEZVOUS_WINDOW_MAX = 30 * MINUTE;
+/** One connection's handshake and commit must complete within this. */
+export const HANDSHAKE_TIMEOUT = 30 * SECOND;
+/** Silence after which we send PING: well inside Tor's circuit idle timeouts. */
+export const KEEPALIVE_INTERVAL = 15 * SECOND;
+/** Silence after which the peer is gone: three missed keepalives. */
+export const PEER_GONE_AFTER = 45 * SECOND;
+/** Default idle limit: a session nobody types in ends by itself. */
+export const IDLE_DEFAULT = 15 * MINUTE;
+export const IDLE_MIN = 1 * MINUTE;
+export const IDLE_MAX = 2 * 60 * MINUTE;
+/** Default maximum session length: sessions are bounded even while in use. */
+export const MAX_SESSION_DEFAULT = 2 * 60 * MINUTE;
+export const MAX_SESSION_MIN = 1 * MINUTE;
+export const MAX_SESSION_MAX = 24 * 60 * MINUTE;
+/** Time to let a CLOSE record leave before the connection is torn down regardless. */
+export const CLOSE_GRACE = 2 * SECOND;
+/** First and largest pause between dial attempts (doubling in between). */
+export const DIAL_RETRY_FIRST = 1 * SECOND;
+export const DIAL_RETRY_MAX = 10 * SECOND;
+/** Simultaneous connections during rendezvous: both directions, both days, and a little slack. */
+export const MAX_PENDING_CONNECTIONS = 8;
