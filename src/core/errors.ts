@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   LIMIT_OUT_OF_RANGE: 'user',
   BAD_ARGUMENT: 'user',
   BAD_ADDRESS: 'user',
+  TOO_MANY_UNACKED: 'user',
 
   // --- the peer (or whoever is on the other end of a connection) sent something wrong (ProtocolError) ---
   RECORD_BAD_SIZE: 'peer',
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   HANDSHAKE_TIMEOUT: 'peer',
   CONNECTION_LOST: 'peer',
   PEER_GONE: 'peer',
+  PEER_CLOSED_WITH_ERROR: 'peer',
 
   // --- authenticated encryption said no (CryptoError) ---
   DECRYPT_FAILED: 'crypto',
@@ -57,6 +59,7 @@ export const ERROR_CODES = {
 
   // --- Tor misbehaved or is missing (TorError); filled in by the Tor layer ---
   TOR_FAILED: 'tor',
+  TOR_BOOTSTRAP_TIMEOUT: 'tor',
 
   // --- the store on disk (StoreError) ---
   STORE_NOT_FOUND: 'store',
@@ -67,6 +70,7 @@ export const ERROR_CODES = {
   STORE_BAD_VERSION: 'store',
   STORE_BAD_MAGIC: 'store',
   STORE_PASSPHRASE_REQUIRED: 'store',
+  STORE_PASSPHRASE_UNEXPECTED: 'store',
   STORE_BAD_PERMISSIONS: 'store',
   STORE_IO: 'store',
 
