@@ -58,7 +58,6 @@ export const ERROR_CODES = {
   HANDSHAKE_STATE: 'crypto',
 
   // --- Tor misbehaved or is missing (TorError); filled in by the Tor layer ---
-  TOR_FAILED: 'tor',
   TOR_BOOTSTRAP_TIMEOUT: 'tor',
 
   // --- the store on disk (StoreError) ---

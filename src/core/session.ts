@@ -1,0 +1,834 @@
+/**
+ * The session machine: one talk attempt, from "talk" pressed to everything wiped.
+ *
+ *   idle → starting_tor → rendezvous ⇄ handshaking → active → closing → closed
+ *                                   ↘ failed(code), from any non-terminal state
+ *
+ * Pure: `step(state, input, now)` returns the next state, the actions a driver must perform (start
+ * Tor, publish, dial, write bytes, close a connection, stop Tor, wipe) and the next deadline. Time comes
+ * in as `now` (milliseconds), randomness through `config.random`; there is no I/O, timer or clock here.
+ * Every non-terminal state has a deadline; `closed` and `failed` are absorbing.
+ *
+ * `step` takes ownership of the state it is given (key material inside is zeroed in place when it is
+ * no longer needed): never reuse a state after passing it to `step`.
+ *
+ * Rendezvous (ARCHITECTURE.md): both peers accept on their own onion(s) and dial the peer's at once.
+ * The first connections whose handshakes complete race to become the session. After its handshake the
+ * dialer sends COMMIT; the listener answers COMMIT_ACK unless it holds a session already. When two
+ * COMMITs cross (each side dialed, each side committed), the connection dialed by the peer with the
+ * smaller static key wins on both sides, so both sides pick the same one without another round trip.
+ */
+import { compareBytes, hex, wipe } from './bytes.ts';
+import { EntrechatError, InternalError, ProtocolError, UsageError, type ErrorCode } from './errors.ts';
+import { agreeLimits, decodeHello, encodeHello, prologue, type SessionLimits } from './hello.ts';
+import {
+  CLOSE_GRACE,
+  DIAL_RETRY_FIRST,
+  DIAL_RETRY_MAX,
+  HANDSHAKE_TIMEOUT,
+  KEEPALIVE_INTERVAL,
+  MAX_PENDING_CONNECTIONS,
+  MAX_UNACKED_MESSAGES,
+  PEER_GONE_AFTER,
+  RECORD_SIZE,
+  TOR_BOOTSTRAP_TIMEOUT,
+} from './limits.ts';
+import { createHandshake, ENTRECHAT_NOISE_HASH, type CipherState, type HandshakeState } from './noise.ts';
+import {
+  decodeRecord,
+  EMPTY_REASSEMBLY,
+  encodeRecord,
+  reassemble,
+  RecordSplitter,
+  textRecords,
+  type Reassembly,
+  type SessionRecord,
+  type WireCloseReason,
+} from './records.ts';
+import type { X25519Key } from './x25519.ts';
+
+/** One UTC day of the rendezvous: the addresses that go into the handshake prologue. */
+export interface RendezvousDay {
+  readonly day: number;
+  /** Our own onion address for the day (56 base32 chars, no ".onion"). */
+  readonly ownOnion: string;
+  /** The peer's onion address for the day. */
+  readonly peerOnion: string;
+}
+
+export interface SessionConfig {
+  readonly ownKey: X25519Key;
+  readonly peerPublic: Uint8Array;
+  /** Today's rendezvous, plus the adjacent day near UTC midnight. */
+  readonly days: readonly RendezvousDay[];
+  /** How long to wait for the peer once Tor is up (ms). */
+  readonly window: number;
+  /** Our proposal; the stricter of both proposals applies. */
+  readonly limits: SessionLimits;
+  /** Source of the ephemeral keys. Injected: the core draws no randomness itself. */
+  readonly random: (length: number) => Uint8Array;
+}
+
+/** Connections are named by whoever creates them: `d…` by the machine (dials), `a…` by the driver (accepts). */
+export type ConnId = string;
+
+export type SessionInput =
+  | { readonly type: 'start' }
+  | { readonly type: 'tor_ready' }
+  | { readonly type: 'tor_progress'; readonly percent: number; readonly summary: string }
+  | { readonly type: 'published' }
+  | { readonly type: 'tor_failed'; readonly code: ErrorCode }
+  | { readonly type: 'dial_ok'; readonly conn: ConnId }
+  | { readonly type: 'dial_failed'; readonly conn: ConnId; readonly code: ErrorCode }
+  | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number }
+  | { readonly type: 'data'; readonly conn: ConnId; readonly bytes: Uint8Array }
+  | { readonly type: 'conn_closed'; readonly conn: ConnId }
+  | { readonly type: 'send'; readonly text: string }
+  | { readonly type: 'quit' }
+  | { readonly type: 'tick' };
+
+/** How a session attempt ended, as the user is told. */
+export type CloseReason =
+  | 'quit' // we ended it
+  | 'peer_quit' // the peer ended it
+  | 'idle' // idle limit
+  | 'max_duration' // session length limit
+  | 'window_expired' // the peer did not come in time
+  | 'peer_gone' // no record for PEER_GONE_AFTER
+  | 'connection_lost' // the session's connection closed without CLOSE
+  | 'error'; // see `code`
+
+export type PhaseName = 'idle' | 'starting_tor' | 'rendezvous' | 'handshaking' | 'active' | 'closing' | 'closed' | 'failed';
+
+export type SessionEvent =
+  | { readonly type: 'state'; readonly state: PhaseName }
+  | { readonly type: 'tor_progress'; readonly percent: number; readonly summary: string }
+  | { readonly type: 'published' }
+  /** The session is committed: `tag` names it identically on both sides (a prefix of the handshake hash). */
+  | { readonly type: 'active'; readonly tag: string; readonly idle: number; readonly maxSession: number; readonly initiator: boolean }
+  | { readonly type: 'sent'; readonly id: number }
+  | { readonly type: 'message'; readonly id: number; readonly text: string }
+  | { readonly type: 'delivered'; readonly id: number }
+  /** A connection other than the session's was refused or failed: diagnostics, no secrets. */
+  | { readonly type: 'rejected'; readonly conn: ConnId; readonly code: ErrorCode }
+  | { readonly type: 'closed'; readonly reason: CloseReason; readonly code?: ErrorCode; readonly hadSession: boolean };
+
+export type SessionAction =
+  | { readonly type: 'start_tor' }
+  | { readonly type: 'publish' }
+  | { readonly type: 'dial'; readonly conn: ConnId; readonly day: number }
+  | { readonly type: 'write'; readonly conn: ConnId; readonly bytes: Uint8Array }
+  /** End the connection once what was written has been flushed. */
+  | { readonly type: 'close_conn'; readonly conn: ConnId }
+  | { readonly type: 'unpublish' }
+  | { readonly type: 'stop_tor' }
+  /** Drop every secret the driver holds for this attempt (derived onion and client-auth keys). */
+  | { readonly type: 'wipe' }
+  | { readonly type: 'emit'; readonly event: SessionEvent };
+
+type ConnStage =
+  | 'dialing' // dial requested, not yet connected
+  | 'await_msg1' // responder: waiting for -> e, es, ss
+  | 'await_msg2' // initiator: waiting for <- e, ee, se
+  | 'await_commit' // responder: handshake done, waiting for COMMIT
+  | 'commit_sent'; // initiator: COMMIT sent, waiting for COMMIT_ACK
+
+interface Conn {
+  readonly id: ConnId;
+  readonly initiator: boolean;
+  readonly day: RendezvousDay;
+  stage: ConnStage;
+  deadline: number;
+  splitter: RecordSplitter;
+  hs: HandshakeState | null;
+  tx: CipherState | null;
+  rx: CipherState | null;
+  tag: string;
+  limits: SessionLimits | null;
+}
+
+interface Rendezvous {
+  readonly kind: 'rendezvous';
+  readonly windowEnd: number;
+  readonly conns: Map<ConnId, Conn>;
+  /** Per day: when to dial next, or null while a dial for that day is under way. */
+  readonly nextDial: Map<number, number | null>;
+  readonly dialDelay: Map<number, number>;
+  dialCount: number;
+  lastFailure: ErrorCode | null;
+}
+
+interface Active {
+  readonly kind: 'active';
+  readonly conn: Conn & { tx: CipherState; rx: CipherState };
+  readonly limits: SessionLimits;
+  readonly startedAt: number;
+  lastSent: number;
+  lastReceived: number;
+  lastText: number;
+  nextId: number;
+  readonly unacked: Set<number>;
+  reassembly: Reassembly;
+}
+
+type Phase =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'starting_tor'; readonly deadline: number }
+  | Rendezvous
+  | Active
+  | {
+      readonly kind: 'closing';
+      readonly deadline: number;
+      readonly conn: ConnId | null;
+      readonly reason: CloseReason;
+      readonly code: ErrorCode | null;
+      readonly hadSession: boolean;
+    }
+  | { readonly kind: 'closed'; readonly reason: CloseReason; readonly hadSession: boolean }
+  | { readonly kind: 'failed'; readonly code: ErrorCode; readonly hadSession: boolean };
+
+export interface SessionState {
+  readonly config: SessionConfig;
+  readonly phase: Phase;
+}
+
+export interface StepResult {
+  readonly state: SessionState;
+  readonly actions: readonly SessionAction[];
+  /** When `step` wants a `tick` at the latest; null only in a terminal state. */
+  readonly deadline: number | null;
+}
+
+export function createSession(config: SessionConfig): SessionState {
+  if (config.days.length === 0) throw new RangeError('at least one rendezvous day is needed');
+  return { config, phase: { kind: 'idle' } };
+}
+
+/** The name of the state a UI shows. */
+export function phaseName(state: SessionState): PhaseName {
+  const p = state.phase;
+  if (p.kind === 'rendezvous') return p.conns.size > 0 && [...p.conns.values()].some((c) => c.stage !== 'dialing') ? 'handshaking' : 'rendezvous';
+  return p.kind;
+}
+
+export function isTerminal(state: SessionState): boolean {
+  return state.phase.kind === 'closed' || state.phase.kind === 'failed';
+}
+
+/** Advances the machine by one input at time `now`. User errors (sending outside a session, a message
+ * too long) throw a UsageError and leave the state untouched; nothing a peer sends makes it throw.
+ * @throws UsageError SESSION_NOT_ACTIVE, MESSAGE_EMPTY, MESSAGE_TOO_LONG, TOO_MANY_UNACKED
+ */
+export function step(state: SessionState, input: SessionInput, now: number): StepResult {
+  const m = new Machine(state, now);
+  m.handle(input);
+  return m.result();
+}
+
+class Machine {
+  readonly #config: SessionConfig;
+  #phase: Phase;
+  readonly #now: number;
+  readonly #actions: SessionAction[] = [];
+  readonly #before: PhaseName;
+
+  constructor(state: SessionState, now: number) {
+    this.#config = state.config;
+    this.#phase = state.phase;
+    this.#now = now;
+    this.#before = phaseName(state);
+  }
+
+  result(): StepResult {
+    const state: SessionState = { config: this.#config, phase: this.#phase };
+    const after = phaseName(state);
+    if (after !== this.#before && after !== 'closed' && after !== 'failed') {
+      // terminal states are announced by their own `closed` event, after the teardown actions
+      this.#actions.splice(this.#firstEmitIndex(), 0, { type: 'emit', event: { type: 'state', state: after } });
+    }
+    return { state, actions: this.#actions, deadline: this.#deadline() };
+  }
+
+  #firstEmitIndex(): number {
+    const i = this.#actions.findIndex((a) => a.type === 'emit');
+    return i === -1 ? this.#actions.length : i;
+  }
+
+  handle(input: SessionInput): void {
+    const p = this.#phase;
+    switch (input.type) {
+      case 'start':
+        if (p.kind !== 'idle') return;
+        this.#phase = { kind: 'starting_tor', deadline: this.#now + TOR_BOOTSTRAP_TIMEOUT };
+        this.#act({ type: 'start_tor' });
+        return;
+      case 'tor_progress':
+        if (p.kind === 'starting_tor') this.#emit({ type: 'tor_progress', percent: input.percent, summary: input.summary });
+        return;
+      case 'tor_ready':
+        if (p.kind !== 'starting_tor') return;
+        this.#enterRendezvous();
+        return;
+      case 'published':
+        if (p.kind === 'rendezvous') this.#emit({ type: 'published' });
+        return;
+      case 'tor_failed':
+        this.#fail(input.code);
+        return;
+      case 'dial_ok':
+        this.#onDialOk(input.conn);
+        return;
+      case 'dial_failed':
+        this.#onDialFailed(input.conn, input.code);
+        return;
+      case 'accepted':
+        this.#onAccepted(input.conn, input.day);
+        return;
+      case 'data':
+        this.#onData(input.conn, input.bytes);
+        return;
+      case 'conn_closed':
+        this.#onConnClosed(input.conn);
+        return;
+      case 'send':
+        this.#onSend(input.text);
+        return;
+      case 'quit':
+        this.#onQuit();
+        return;
+      case 'tick':
+        this.#onTick();
+        return;
+    }
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  #act(action: SessionAction): void {
+    this.#actions.push(action);
+  }
+
+  #emit(event: SessionEvent): void {
+    this.#actions.push({ type: 'emit', event });
+  }
+
+  #deadline(): number | null {
+    const p = this.#phase;
+    switch (p.kind) {
+      case 'idle':
+        // Idle waits for `start` from the user, which is not a deadline: nothing runs meanwhile.
+        return null;
+      case 'starting_tor':
+      case 'closing':
+        return p.deadline;
+      case 'rendezvous': {
+        let d = p.windowEnd;
+        for (const at of p.nextDial.values()) if (at !== null) d = Math.min(d, at);
+        for (const c of p.conns.values()) d = Math.min(d, c.deadline);
+        return d;
+      }
+      case 'active':
+        return Math.min(
+          p.lastSent + KEEPALIVE_INTERVAL,
+          p.lastReceived + PEER_GONE_AFTER,
+          p.lastText + p.limits.idle,
+          p.startedAt + p.limits.maxSession,
+        );
+      case 'closed':
+      case 'failed':
+        return null;
+    }
+  }
+
+  #enterRendezvous(): void {
+    const nextDial = new Map<number, number | null>();
+    const dialDelay = new Map<number, number>();
+    const r: Rendezvous = {
+      kind: 'rendezvous',
+      windowEnd: this.#now + this.#config.window,
+      conns: new Map(),
+      nextDial,
+      dialDelay,
+      dialCount: 0,
+      lastFailure: null,
+    };
+    this.#phase = r;
+    this.#act({ type: 'publish' });
+    for (const d of this.#config.days) {
+      dialDelay.set(d.day, DIAL_RETRY_FIRST);
+      this.#dial(r, d);
+    }
+  }
+
+  #dial(r: Rendezvous, day: RendezvousDay): void {
+    if (r.conns.size >= MAX_PENDING_CONNECTIONS) {
+      r.nextDial.set(day.day, this.#now + (r.dialDelay.get(day.day) ?? DIAL_RETRY_FIRST));
+      return;
+    }
+    r.dialCount += 1;
+    const id = `d${r.dialCount}`;
+    r.conns.set(id, this.#newConn(id, true, day, 'dialing'));
+    r.nextDial.set(day.day, null);
+    this.#act({ type: 'dial', conn: id, day: day.day });
+  }
+
+  #newConn(id: ConnId, initiator: boolean, day: RendezvousDay, stage: ConnStage): Conn {
+    return {
+      id,
+      initiator,
+      day,
+      stage,
+      deadline: this.#now + HANDSHAKE_TIMEOUT,
+      splitter: new RecordSplitter(),
+      hs: null,
+      tx: null,
+      rx: null,
+      tag: '',
+      limits: null,
+    };
+  }
+
+  #startHandshake(conn: Conn): void {
+    const d = conn.day;
+    conn.hs = createHandshake({
+      hash: ENTRECHAT_NOISE_HASH,
+      initiator: conn.initiator,
+      prologue: conn.initiator ? prologue(d.day, d.ownOnion, d.peerOnion) : prologue(d.day, d.peerOnion, d.ownOnion),
+      s: this.#config.ownKey,
+      rs: this.#config.peerPublic,
+      random: this.#config.random,
+    });
+  }
+
+  /** Wipes a connection's key material and asks the driver to close it. */
+  #dropConn(conn: Conn, closeRecord: WireCloseReason | null): void {
+    if (closeRecord !== null && conn.tx !== null) this.#writeRecord(conn, { type: 'CLOSE', reason: closeRecord });
+    conn.hs?.wipe();
+    conn.hs = null;
+    conn.tx?.wipe();
+    conn.rx?.wipe();
+    conn.tx = null;
+    conn.rx = null;
+    conn.splitter.wipe();
+    this.#act({ type: 'close_conn', conn: conn.id });
+  }
+
+  #writeRecord(conn: Conn, record: SessionRecord): void {
+    if (conn.tx === null) throw new InternalError('record written before the handshake completed');
+    const plaintext = encodeRecord(record);
+    const sealed = conn.tx.encrypt(plaintext);
+    plaintext.fill(0);
+    if (sealed.length !== RECORD_SIZE) throw new InternalError('sealed record has the wrong size');
+    this.#act({ type: 'write', conn: conn.id, bytes: sealed });
+    if (this.#phase.kind === 'active' && this.#phase.conn === conn) this.#phase.lastSent = this.#now;
+  }
+
+  /** A connection other than the session's failed: drop it, keep the attempt going. */
+  #rejectConn(r: Rendezvous, conn: Conn, code: ErrorCode, closeRecord: WireCloseReason | null): void {
+    r.conns.delete(conn.id);
+    this.#dropConn(conn, closeRecord);
+    if (code !== 'CONNECTION_LOST') r.lastFailure = code;
+    this.#emit({ type: 'rejected', conn: conn.id, code });
+    if (conn.initiator) this.#scheduleRedial(r, conn.day);
+  }
+
+  #scheduleRedial(r: Rendezvous, day: RendezvousDay): void {
+    const delay = r.dialDelay.get(day.day) ?? DIAL_RETRY_FIRST;
+    r.nextDial.set(day.day, this.#now + delay);
+    r.dialDelay.set(day.day, Math.min(delay * 2, DIAL_RETRY_MAX));
+  }
+
+  // --- connection events ---------------------------------------------------------------------
+
+  #onDialOk(id: ConnId): void {
+    const p = this.#phase;
+    if (p.kind !== 'rendezvous') {
+      // Too late: a session is active or the attempt is over. A dial that completes now is closed.
+      this.#act({ type: 'close_conn', conn: id });
+      return;
+    }
+    const conn = p.conns.get(id);
+    if (conn?.stage !== 'dialing') {
+      this.#act({ type: 'close_conn', conn: id });
+      return;
+    }
+    this.#startHandshake(conn);
+    conn.stage = 'await_msg2';
+    conn.deadline = this.#now + HANDSHAKE_TIMEOUT;
+    // -> e, es, ss
+    this.#act({ type: 'write', conn: id, bytes: this.#handshakeWrite(conn) });
+  }
+
+  #handshakeWrite(conn: Conn): Uint8Array {
+    if (conn.hs === null) throw new InternalError('no handshake');
+    const hello = encodeHello(this.#config.limits);
+    const message = conn.hs.writeMessage(hello);
+    if (message.length !== RECORD_SIZE) throw new InternalError('handshake message is not one record');
+    return message;
+  }
+
+  #onDialFailed(id: ConnId, code: ErrorCode): void {
+    const p = this.#phase;
+    if (p.kind !== 'rendezvous') return;
+    const conn = p.conns.get(id);
+    if (conn?.stage !== 'dialing') return;
+    p.conns.delete(id);
+    p.lastFailure = code;
+    this.#scheduleRedial(p, conn.day);
+  }
+
+  #onAccepted(id: ConnId, dayNumber: number): void {
+    const p = this.#phase;
+    const day = this.#config.days.find((d) => d.day === dayNumber);
+    if (p.kind !== 'rendezvous' || day === undefined || p.conns.has(id) || p.conns.size >= MAX_PENDING_CONNECTIONS) {
+      // A committed session rejects every other connection; so does an attempt that is over.
+      this.#act({ type: 'close_conn', conn: id });
+      return;
+    }
+    const conn = this.#newConn(id, false, day, 'await_msg1');
+    this.#startHandshake(conn);
+    p.conns.set(id, conn);
+  }
+
+  #onConnClosed(id: ConnId): void {
+    const p = this.#phase;
+    if (p.kind === 'rendezvous') {
+      const conn = p.conns.get(id);
+      if (conn === undefined) return;
+      // The listener hung up on our first message: it could not authenticate us (or we it).
+      const code: ErrorCode = conn.initiator && conn.stage === 'await_msg2' ? 'HANDSHAKE_REJECTED'
+        : conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : 'CONNECTION_LOST';
+      this.#rejectConn(p, conn, code, null);
+    } else if (p.kind === 'active' && p.conn.id === id) {
+      this.#endActive(p, null, 'connection_lost', null);
+      this.#terminate('connection_lost', p.conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : null, true);
+    } else if (p.kind === 'closing' && p.conn === id) {
+      this.#terminate(p.reason, p.code, p.hadSession);
+    }
+  }
+
+  #onData(id: ConnId, bytes: Uint8Array): void {
+    const conn = this.#liveConn(id);
+    if (conn === undefined) return; // bytes for a connection we already dropped
+    for (const record of conn.splitter.push(bytes)) {
+      // A record may end this connection (rejected, superseded, session closed): stop reading it.
+      if (this.#liveConn(id) !== conn) return;
+      try {
+        this.#onRecord(conn, record);
+      } catch (e) {
+        this.#onConnError(conn, e);
+        return;
+      }
+    }
+  }
+
+  /** The connection with this id, if it is still one the machine reads from. */
+  #liveConn(id: ConnId): Conn | undefined {
+    const p = this.#phase;
+    if (p.kind === 'rendezvous') return p.conns.get(id);
+    if (p.kind === 'active' && p.conn.id === id) return p.conn;
+    return undefined;
+  }
+
+  #onConnError(conn: Conn, e: unknown): void {
+    const code: ErrorCode = e instanceof EntrechatError ? e.code : 'INTERNAL';
+    if (e instanceof EntrechatError && e.fault === 'user') throw e;
+    const p = this.#phase;
+    if (p.kind === 'rendezvous' && p.conns.get(conn.id) === conn) {
+      this.#rejectConn(p, conn, code, conn.tx !== null ? 'error' : null);
+    } else if (p.kind === 'active' && p.conn === conn) {
+      this.#endActive(p, 'error', 'error', null);
+      this.#terminate('error', code, true);
+    }
+  }
+
+  #onRecord(conn: Conn, bytes: Uint8Array): void {
+    const p = this.#phase;
+    if (p.kind === 'active' && p.conn === conn) {
+      this.#onActiveRecord(p, this.#open(conn, bytes));
+      return;
+    }
+    switch (conn.stage) {
+      case 'dialing':
+        throw new ProtocolError('RECORD_UNEXPECTED', 'data before the connection was up');
+      case 'await_msg1': {
+        // <- e, es, ss  (we are the responder)
+        const hs = this.#hs(conn);
+        const peerLimits = decodeHello(hs.readMessage(bytes));
+        // -> e, ee, se
+        const reply = this.#handshakeWrite(conn);
+        this.#finishHandshake(conn, hs, peerLimits);
+        this.#act({ type: 'write', conn: conn.id, bytes: reply });
+        conn.stage = 'await_commit';
+        return;
+      }
+      case 'await_msg2': {
+        const hs = this.#hs(conn);
+        const peerLimits = decodeHello(hs.readMessage(bytes));
+        this.#finishHandshake(conn, hs, peerLimits);
+        this.#onInitiatorReady(conn);
+        return;
+      }
+      case 'await_commit':
+      case 'commit_sent':
+        this.#onRendezvousRecord(conn, this.#open(conn, bytes));
+        return;
+    }
+  }
+
+  #hs(conn: Conn): HandshakeState {
+    if (conn.hs === null) throw new InternalError('no handshake');
+    return conn.hs;
+  }
+
+  #finishHandshake(conn: Conn, hs: HandshakeState, peerLimits: SessionLimits): void {
+    const { send, recv, handshakeHash } = hs.split();
+    conn.hs = null;
+    conn.tx = send;
+    conn.rx = recv;
+    conn.tag = hex(handshakeHash.subarray(0, 8));
+    wipe(handshakeHash);
+    conn.limits = agreeLimits(this.#config.limits, peerLimits);
+  }
+
+  #open(conn: Conn, sealed: Uint8Array): SessionRecord {
+    if (conn.rx === null) throw new InternalError('record read before the handshake completed');
+    const plaintext = conn.rx.decrypt(sealed);
+    try {
+      return decodeRecord(plaintext);
+    } finally {
+      // TEXT chunks are copied out by decodeRecord; the padded plaintext is not kept.
+      plaintext.fill(0);
+    }
+  }
+
+  /** Our dial finished its handshake: commit to it unless another commit of ours is pending. */
+  #onInitiatorReady(conn: Conn): void {
+    const p = this.#phase;
+    if (p.kind !== 'rendezvous') throw new InternalError('handshake outside rendezvous');
+    if ([...p.conns.values()].some((c) => c.stage === 'commit_sent')) {
+      this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+      return;
+    }
+    conn.stage = 'commit_sent';
+    this.#writeRecord(conn, { type: 'COMMIT' });
+  }
+
+  #onRendezvousRecord(conn: Conn, record: SessionRecord): void {
+    const p = this.#phase;
+    if (p.kind !== 'rendezvous') throw new InternalError('rendezvous record outside rendezvous');
+    if (record.type === 'CLOSE') {
+      this.#rejectConn(p, conn, record.reason === 'superseded' || record.reason === 'busy' ? 'CONNECTION_LOST' : 'HANDSHAKE_REJECTED', null);
+      return;
+    }
+    if (conn.stage === 'await_commit' && record.type === 'COMMIT') {
+      const pending = [...p.conns.values()].find((c) => c.stage === 'commit_sent');
+      // Crossing commits: the connection dialed by the smaller static key wins, on both sides.
+      const peerIsSmaller = compareBytes(this.#config.peerPublic, this.#config.ownKey.publicKey) < 0;
+      if (pending !== undefined && !peerIsSmaller) {
+        this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+        return;
+      }
+      this.#writeRecord(conn, { type: 'COMMIT_ACK' });
+      this.#activate(p, conn);
+      return;
+    }
+    if (conn.stage === 'commit_sent' && record.type === 'COMMIT_ACK') {
+      this.#activate(p, conn);
+      return;
+    }
+    throw new ProtocolError('RECORD_UNEXPECTED', `${record.type} before the session was committed`);
+  }
+
+  #activate(r: Rendezvous, conn: Conn): void {
+    if (conn.tx === null || conn.rx === null || conn.limits === null) throw new InternalError('activate without keys');
+    r.conns.delete(conn.id);
+    for (const other of r.conns.values()) this.#dropConn(other, other.tx !== null ? 'superseded' : null);
+    r.conns.clear();
+    const limits = conn.limits;
+    this.#phase = {
+      kind: 'active',
+      conn: conn as Conn & { tx: CipherState; rx: CipherState },
+      limits,
+      startedAt: this.#now,
+      lastSent: this.#now,
+      lastReceived: this.#now,
+      lastText: this.#now,
+      nextId: 1,
+      unacked: new Set(),
+      reassembly: EMPTY_REASSEMBLY,
+    };
+    this.#emit({ type: 'active', tag: conn.tag, idle: limits.idle, maxSession: limits.maxSession, initiator: conn.initiator });
+  }
+
+  // --- the session -----------------------------------------------------------------------------
+
+  #onActiveRecord(a: Active, record: SessionRecord): void {
+    a.lastReceived = this.#now;
+    switch (record.type) {
+      case 'TEXT': {
+        const { state, message } = reassemble(a.reassembly, record);
+        a.reassembly = state;
+        if (message !== null) {
+          a.lastText = this.#now;
+          this.#writeRecord(a.conn, { type: 'ACK', id: message.id });
+          this.#emit({ type: 'message', id: message.id, text: message.text });
+        }
+        return;
+      }
+      case 'ACK':
+        if (!a.unacked.delete(record.id)) throw new ProtocolError('MESSAGE_BAD_ID', 'ACK for a message never sent');
+        this.#emit({ type: 'delivered', id: record.id });
+        return;
+      case 'PING':
+        this.#writeRecord(a.conn, { type: 'PONG' });
+        return;
+      case 'PONG':
+        return;
+      case 'CLOSE': {
+        const reason: CloseReason = record.reason === 'quit' ? 'peer_quit'
+          : record.reason === 'idle' || record.reason === 'max_duration' ? record.reason : 'error';
+        this.#endActive(a, null, reason, null);
+        this.#terminate(reason, reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : null, true);
+        return;
+      }
+      case 'COMMIT':
+      case 'COMMIT_ACK':
+        throw new ProtocolError('RECORD_UNEXPECTED', `${record.type} in an active session`);
+    }
+  }
+
+  #onSend(text: string): void {
+    const p = this.#phase;
+    if (p.kind !== 'active') throw new UsageError('SESSION_NOT_ACTIVE', 'no session is open: nothing is queued, text can only be sent to a present peer');
+    if (p.unacked.size >= MAX_UNACKED_MESSAGES) throw new UsageError('TOO_MANY_UNACKED', 'too many messages are waiting for the peer to acknowledge them');
+    const records = textRecords(p.nextId, text); // validates before anything changes
+    const id = p.nextId;
+    p.nextId += 1;
+    p.unacked.add(id);
+    p.lastText = this.#now;
+    for (const r of records) this.#writeRecord(p.conn, r);
+    this.#emit({ type: 'sent', id });
+  }
+
+  #onQuit(): void {
+    const p = this.#phase;
+    switch (p.kind) {
+      case 'idle':
+        this.#phase = { kind: 'closed', reason: 'quit', hadSession: false };
+        this.#emit({ type: 'closed', reason: 'quit', hadSession: false });
+        return;
+      case 'starting_tor':
+        this.#terminate('quit', null, false);
+        return;
+      case 'rendezvous':
+        this.#dropAll(p);
+        this.#terminate('quit', null, false);
+        return;
+      case 'active':
+        this.#endActive(p, 'quit', 'quit', null);
+        return;
+      case 'closing':
+      case 'closed':
+      case 'failed':
+        return;
+    }
+  }
+
+  #onTick(): void {
+    const p = this.#phase;
+    const now = this.#now;
+    switch (p.kind) {
+      case 'idle':
+      case 'closed':
+      case 'failed':
+        return;
+      case 'starting_tor':
+        if (now >= p.deadline) this.#fail('TOR_BOOTSTRAP_TIMEOUT');
+        return;
+      case 'closing':
+        if (now >= p.deadline) this.#terminate(p.reason, p.code, p.hadSession);
+        return;
+      case 'rendezvous': {
+        if (now >= p.windowEnd) {
+          const failure = p.lastFailure;
+          this.#dropAll(p);
+          this.#terminate('window_expired', failure, false);
+          return;
+        }
+        for (const conn of [...p.conns.values()]) {
+          if (now >= conn.deadline) this.#rejectConn(p, conn, 'HANDSHAKE_TIMEOUT', conn.tx !== null ? 'error' : null);
+        }
+        for (const d of this.#config.days) {
+          const at = p.nextDial.get(d.day);
+          if (at !== undefined && at !== null && now >= at) this.#dial(p, d);
+        }
+        return;
+      }
+      case 'active':
+        if (now >= p.startedAt + p.limits.maxSession) {
+          this.#endActive(p, 'max_duration', 'max_duration', null);
+        } else if (now >= p.lastText + p.limits.idle) {
+          this.#endActive(p, 'idle', 'idle', null);
+        } else if (now >= p.lastReceived + PEER_GONE_AFTER) {
+          this.#endActive(p, null, 'peer_gone', null);
+          this.#terminate('peer_gone', 'PEER_GONE', true);
+        } else if (now >= p.lastSent + KEEPALIVE_INTERVAL) {
+          this.#writeRecord(p.conn, { type: 'PING' });
+        }
+        return;
+    }
+  }
+
+  // --- endings -------------------------------------------------------------------------------
+
+  #dropAll(r: Rendezvous): void {
+    for (const c of r.conns.values()) this.#dropConn(c, c.tx !== null ? 'quit' : null);
+    r.conns.clear();
+  }
+
+  /**
+   * Leaves the active state: sends CLOSE when `wire` is given, wipes the transport keys, and waits in
+   * `closing` for the connection to end (at most CLOSE_GRACE).
+   */
+  #endActive(a: Active, wire: WireCloseReason | null, reason: CloseReason, code: ErrorCode | null): void {
+    this.#dropConn(a.conn, wire);
+    a.unacked.clear();
+    a.reassembly = EMPTY_REASSEMBLY;
+    this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason, code, hadSession: true };
+  }
+
+  #fail(code: ErrorCode): void {
+    const p = this.#phase;
+    switch (p.kind) {
+      case 'closed':
+      case 'failed':
+        return;
+      case 'rendezvous':
+        this.#dropAll(p);
+        break;
+      case 'active':
+        this.#dropConn(p.conn, 'error');
+        break;
+      case 'idle':
+      case 'starting_tor':
+      case 'closing':
+        break;
+    }
+    this.#terminate('error', code, p.kind === 'active' || (p.kind === 'closing' && p.hadSession));
+  }
+
+  /** Final teardown, the same on every path: unpublish, stop Tor, wipe, then the closing event. */
+  #terminate(reason: CloseReason, code: ErrorCode | null, hadSession: boolean): void {
+    const p = this.#phase;
+    if (p.kind === 'closed' || p.kind === 'failed') return;
+    if (p.kind === 'rendezvous') this.#dropAll(p);
+    if (p.kind === 'active') this.#dropConn(p.conn, null);
+    if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
+    if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });
+    this.#act({ type: 'wipe' });
+    const failed = reason === 'error' && code !== null;
+    this.#phase = failed ? { kind: 'failed', code, hadSession } : { kind: 'closed', reason, hadSession };
+    this.#emit({ type: 'closed', reason, ...(code !== null ? { code } : {}), hadSession });
+  }
+}

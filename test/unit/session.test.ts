@@ -1,0 +1,451 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { compareBytes, isZero } from '../../src/core/bytes.ts';
+import { encodeHello, prologue } from '../../src/core/hello.ts';
+import { createHandshake, ENTRECHAT_NOISE_HASH, SECRETS_FOR_TEST, type CipherState } from '../../src/core/noise.ts';
+import { encodeRecord, type SessionRecord } from '../../src/core/records.ts';
+import {
+  CLOSE_GRACE,
+  HANDSHAKE_TIMEOUT,
+  IDLE_DEFAULT,
+  KEEPALIVE_INTERVAL,
+  MAX_MESSAGE_BYTES,
+  MAX_SESSION_DEFAULT,
+  MAX_UNACKED_MESSAGES,
+  PEER_GONE_AFTER,
+  RECORD_SIZE,
+  TOR_BOOTSTRAP_TIMEOUT,
+} from '../../src/core/limits.ts';
+import { createSession, step, type SessionAction } from '../../src/core/session.ts';
+import { x25519FromSecret } from '../../src/core/x25519.ts';
+import { keyPair, seededRandom, Sim, DAY, ONION_A, ONION_B, type PeerSpec } from '../helpers/sim.ts';
+
+const alice = keyPair('alice');
+const bob = keyPair('bob');
+
+function specs(window?: number): [PeerSpec, PeerSpec] {
+  const w = window === undefined ? {} : { window };
+  return [
+    { name: 'A', secret: alice.secret, peerPublic: bob.publicKey, ...w },
+    { name: 'B', secret: bob.secret, peerPublic: alice.publicKey, ...w },
+  ];
+}
+
+function startBoth(sim: Sim): void {
+  sim.feed('A', { type: 'start' });
+  sim.feed('B', { type: 'start' });
+}
+
+function writes(actions: readonly SessionAction[]): Uint8Array[] {
+  return actions.flatMap((a) => (a.type === 'write' ? [a.bytes] : []));
+}
+
+test('both start: one session, the same on both sides, text both ways with ACK, quit ends both', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  const { A, B } = sim.peers;
+  assert.equal(A.phase, 'active');
+  assert.equal(B.phase, 'active');
+  assert.ok(A.activeTag());
+  assert.equal(A.activeTag(), B.activeTag());
+
+  sim.feed('A', { type: 'send', text: 'hello bob' });
+  sim.feed('B', { type: 'send', text: 'héllo alice ✓' });
+  sim.settle();
+  assert.deepEqual(B.received(), ['hello bob']);
+  assert.deepEqual(A.received(), ['héllo alice ✓']);
+  assert.ok(A.events.some((e) => e.type === 'delivered' && e.id === 1));
+  assert.ok(B.events.some((e) => e.type === 'delivered' && e.id === 1));
+
+  sim.feed('A', { type: 'quit' });
+  sim.runToEnd();
+  assert.deepEqual(A.closed(), { type: 'closed', reason: 'quit', hadSession: true });
+  assert.deepEqual(B.closed(), { type: 'closed', reason: 'peer_quit', hadSession: true });
+  assert.deepEqual(sim.violations, []);
+  for (const p of [A, B]) {
+    const kinds = p.actions.map((a) => a.type);
+    assert.ok(kinds.includes('unpublish') && kinds.includes('stop_tor') && kinds.includes('wipe'), `${p.name} tore down`);
+  }
+});
+
+test('every record on the wire, handshake included, has the same size', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  sim.feed('A', { type: 'send', text: 'x'.repeat(5000) });
+  sim.feed('B', { type: 'send', text: 'y' });
+  sim.settle();
+  sim.feed('B', { type: 'quit' });
+  sim.runToEnd();
+  const all = [...writes(sim.peers.A.actions), ...writes(sim.peers.B.actions)];
+  assert.ok(all.length > 10);
+  for (const w of all) assert.equal(w.length, RECORD_SIZE);
+  assert.deepEqual(sim.peers.B.received(), ['x'.repeat(5000)]);
+  assert.deepEqual(sim.peers.A.received(), ['y']);
+});
+
+test('a long message spans several records and is reassembled intact', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  const text = 'ab€𝄞'.repeat(1500);
+  assert.ok(new TextEncoder().encode(text).length <= MAX_MESSAGE_BYTES);
+  sim.feed('A', { type: 'send', text });
+  sim.settle();
+  assert.deepEqual(sim.peers.B.received(), [text]);
+});
+
+test('crossing commits pick the connection dialed by the smaller key, on both sides', () => {
+  for (const order of ['ab', 'ba'] as const) {
+    const [a, b] = order === 'ab' ? specs() : (specs().reverse() as [PeerSpec, PeerSpec]);
+    const sim = new Sim({ ...a, name: 'A' }, { ...b, name: 'B' }, `cross-${order}`);
+    startBoth(sim);
+    // Both publish before either dials, so both dials connect; then both handshakes run in lockstep
+    // and both COMMITs are on the wire before either arrives.
+    const torReady = sim.local.splice(0);
+    for (const d of torReady) sim.peers[d.to].published = true;
+    for (const d of torReady) sim.feed(d.to, d.input);
+    sim.lockstep();
+    const { A, B } = sim.peers;
+    assert.equal(A.phase, 'active');
+    assert.equal(B.phase, 'active');
+    assert.equal(A.activeTag(), B.activeTag());
+    const aKey = x25519FromSecret(a.secret).publicKey;
+    const bKey = x25519FromSecret(b.secret).publicKey;
+    const smaller = compareBytes(aKey, bKey) < 0 ? A : B;
+    const larger = smaller === A ? B : A;
+    // The commits crossed: the smaller side refused the larger side's COMMIT on the connection it accepted.
+    assert.ok(smaller.events.some((e) => e.type === 'rejected' && e.conn.startsWith('a') && e.code === 'CONNECTION_LOST'), `${order}: commits crossed`);
+    const active = (p: typeof A) => p.events.find((e) => e.type === 'active');
+    const s = active(smaller);
+    const l = active(larger);
+    assert.ok(s?.type === 'active' && s.initiator, `${order}: the smaller key's dial won on its side`);
+    assert.ok(l?.type === 'active' && !l.initiator, `${order}: and on the other side`);
+  }
+});
+
+test('random interleavings: both agree on one session, messages arrive in order, every state has a deadline', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat(), { minLength: 1, maxLength: 400 }),
+      fc.integer({ min: 0, max: 20_000 }),
+      fc.array(fc.string({ minLength: 1, maxLength: 40 }), { maxLength: 5 }),
+      (picks, startGap, texts) => {
+        let i = 0;
+        const sim = new Sim(...specs(), `prop-${picks.length}-${startGap}`, (n) => (picks[i++ % picks.length] ?? 0) % n);
+        sim.feed('A', { type: 'start' });
+        for (let k = 0; k < 3; k++) sim.deliverOne();
+        sim.advance(sim.now + startGap);
+        sim.feed('B', { type: 'start' });
+        sim.settle();
+        const { A, B } = sim.peers;
+        assert.equal(A.phase, 'active');
+        assert.equal(B.phase, 'active');
+        assert.equal(A.activeTag(), B.activeTag());
+        for (const t of texts) sim.feed('A', { type: 'send', text: t });
+        sim.settle();
+        assert.deepEqual(B.received(), texts);
+        sim.feed(picks[0]! % 2 === 0 ? 'A' : 'B', { type: 'quit' });
+        sim.runToEnd();
+        assert.ok(A.terminal && B.terminal);
+        assert.deepEqual(sim.violations, []);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('random interleavings with connections cut and clock jumps: both end, by a deadline if need be, never on different sessions', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat(), { minLength: 1, maxLength: 300 }),
+      fc.array(fc.record({ at: fc.nat({ max: 60 }), cut: fc.boolean(), jump: fc.integer({ min: 0, max: 60_000 }) }), { maxLength: 20 }),
+      (picks, chaos) => {
+        let i = 0;
+        const sim = new Sim(...specs(20_000), `chaos-${picks.length}`, (n) => (picks[i++ % picks.length] ?? 0) % n);
+        startBoth(sim);
+        for (let stepNo = 0; stepNo < 2000 && !(sim.peers.A.terminal && sim.peers.B.terminal); stepNo++) {
+          const c = chaos.find((x) => x.at === stepNo);
+          if (c?.cut === true) {
+            // Cut a random live link: both ends learn their connection closed.
+            const link = sim.links[(picks[stepNo % picks.length] ?? 0) % Math.max(1, sim.links.length)];
+            if (link !== undefined) {
+              link.toA.push({ to: 'A', input: { type: 'conn_closed', conn: link.ends.A } });
+              link.toB.push({ to: 'B', input: { type: 'conn_closed', conn: link.ends.B } });
+            }
+          }
+          if (c !== undefined && c.jump > 0) sim.advance(sim.now + c.jump);
+          if (!sim.deliverOne()) break;
+        }
+        sim.feed('A', { type: 'quit' });
+        sim.runToEnd();
+        const { A, B } = sim.peers;
+        assert.ok(A.terminal && B.terminal, `both ended (A ${A.phase}, B ${B.phase})`);
+        const tagA = A.activeTag();
+        const tagB = B.activeTag();
+        if (tagA !== null && tagB !== null) assert.equal(tagA, tagB);
+        assert.deepEqual(sim.violations, []);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('only one peer shows up: the attempt ends at the window with window_expired', () => {
+  const sim = new Sim(...specs(30_000));
+  sim.feed('A', { type: 'start' });
+  sim.runToEnd();
+  const closed = sim.peers.A.closed();
+  assert.ok(closed !== null);
+  assert.equal(closed.reason, 'window_expired');
+  assert.equal(closed.hadSession, false);
+  assert.equal(closed.code, 'CONNECTION_LOST');
+  assert.ok(sim.now >= 1_000_000 + 30_000);
+  assert.ok(sim.peers.A.actions.filter((a) => a.type === 'dial').length > 3, 'kept dialing with backoff');
+});
+
+test('a wrong contact key: no session on either side, typed failures', () => {
+  const eve = keyPair('eve');
+  const sim = new Sim(
+    { name: 'A', secret: alice.secret, peerPublic: eve.publicKey, window: 20_000 },
+    { name: 'B', secret: bob.secret, peerPublic: alice.publicKey, window: 20_000 },
+  );
+  startBoth(sim);
+  sim.runToEnd();
+  const { A, B } = sim.peers;
+  assert.equal(A.activeTag(), null);
+  assert.equal(B.activeTag(), null);
+  assert.equal(A.closed()?.reason, 'window_expired');
+  assert.equal(B.closed()?.reason, 'window_expired');
+  const codes = [...A.events, ...B.events].flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
+  assert.ok(codes.includes('DECRYPT_FAILED'), `responder could not authenticate: ${codes.join(',')}`);
+  assert.ok(codes.includes('HANDSHAKE_REJECTED'), 'initiator was hung up on');
+});
+
+test('keepalive: PING after 15 s of silence, peer gone after 45 s without a record', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  const { A } = sim.peers;
+  const before = writes(A.actions).length;
+  const t0 = sim.now;
+  // B stops answering: its tor went away without a FIN. Only A's timers run.
+  sim.peers.B.deadline = null;
+  sim.feed('A', { type: 'tick' });
+  assert.equal(writes(A.actions).length, before, 'no ping before 15 s');
+  sim.now = t0 + KEEPALIVE_INTERVAL;
+  sim.feed('A', { type: 'tick' });
+  assert.equal(writes(A.actions).length, before + 1, 'ping at 15 s');
+  sim.now = t0 + PEER_GONE_AFTER;
+  sim.feed('A', { type: 'tick' });
+  assert.equal(A.closed()?.reason, 'peer_gone');
+  assert.equal(A.closed()?.code, 'PEER_GONE');
+});
+
+test('a PING is answered and keeps the session alive', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  for (let k = 0; k < 10; k++) {
+    sim.advance(sim.now + KEEPALIVE_INTERVAL);
+    sim.settle();
+  }
+  assert.equal(sim.peers.A.phase, 'active');
+  assert.equal(sim.peers.B.phase, 'active');
+});
+
+test('idle limit and session limit end the session with their reasons', () => {
+  const idle = new Sim(...specs());
+  startBoth(idle);
+  idle.settle();
+  idle.runToEnd();
+  assert.equal(idle.peers.A.closed()?.reason, 'idle');
+  assert.equal(idle.peers.B.closed()?.reason, 'idle');
+  assert.ok(idle.now >= 1_000_000 + IDLE_DEFAULT);
+
+  const long = new Sim(...specs());
+  startBoth(long);
+  long.settle();
+  const t0 = long.now;
+  const stillOpen = () => !long.peers.A.terminal;
+  while (long.now < t0 + MAX_SESSION_DEFAULT + CLOSE_GRACE && stillOpen()) {
+    long.runUntil(long.now + IDLE_DEFAULT / 2);
+    if (stillOpen()) long.feed('A', { type: 'send', text: 'still here' });
+  }
+  long.runToEnd();
+  assert.equal(long.peers.A.closed()?.reason, 'max_duration');
+});
+
+test('Tor that never bootstraps fails the attempt at its deadline', () => {
+  let s = createSession({
+    ownKey: x25519FromSecret(alice.secret),
+    peerPublic: bob.publicKey,
+    days: [{ day: DAY, ownOnion: ONION_A, peerOnion: ONION_B }],
+    window: 60_000,
+    limits: { idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT },
+    random: seededRandom('t'),
+  });
+  let r = step(s, { type: 'start' }, 0);
+  s = r.state;
+  assert.equal(r.deadline, TOR_BOOTSTRAP_TIMEOUT);
+  r = step(s, { type: 'tick' }, TOR_BOOTSTRAP_TIMEOUT);
+  const closed = r.actions.find((a) => a.type === 'emit' && a.event.type === 'closed');
+  assert.ok(closed?.type === 'emit' && closed.event.type === 'closed' && closed.event.code === 'TOR_BOOTSTRAP_TIMEOUT');
+  assert.ok(r.actions.some((a) => a.type === 'stop_tor'));
+  assert.equal(r.deadline, null);
+});
+
+test('sending outside a session throws SESSION_NOT_ACTIVE and changes nothing', () => {
+  const sim = new Sim(...specs());
+  sim.feed('A', { type: 'start' });
+  assert.throws(() => { sim.feed('A', { type: 'send', text: 'too early' }); }, { code: 'SESSION_NOT_ACTIVE' });
+  sim.feed('B', { type: 'start' });
+  sim.settle();
+  assert.equal(sim.peers.A.phase, 'active');
+  assert.throws(() => { sim.feed('A', { type: 'send', text: '' }); }, { code: 'MESSAGE_EMPTY' });
+  assert.throws(() => { sim.feed('A', { type: 'send', text: 'x'.repeat(MAX_MESSAGE_BYTES + 1) }); }, { code: 'MESSAGE_TOO_LONG' });
+  sim.feed('A', { type: 'send', text: 'fine' });
+  sim.settle();
+  assert.deepEqual(sim.peers.B.received(), ['fine']);
+});
+
+test('garbage on a connection is rejected with a typed code and the real peer still gets through', () => {
+  const sim = new Sim(...specs());
+  sim.feed('A', { type: 'start' });
+  sim.settle();
+  sim.feed('A', { type: 'accepted', conn: 'x1', day: DAY });
+  sim.feed('A', { type: 'data', conn: 'x1', bytes: new Uint8Array(RECORD_SIZE).fill(7) });
+  const rejected = sim.peers.A.events.find((e) => e.type === 'rejected');
+  assert.ok(rejected?.type === 'rejected');
+  assert.equal(rejected.code, 'DECRYPT_FAILED');
+  assert.ok(sim.peers.A.actions.some((a) => a.type === 'close_conn' && a.conn === 'x1'));
+  sim.feed('B', { type: 'start' });
+  sim.settle();
+  assert.equal(sim.peers.A.phase, 'active');
+  assert.equal(sim.peers.A.activeTag(), sim.peers.B.activeTag());
+});
+
+test('a connection that says nothing is dropped at the handshake deadline', () => {
+  const sim = new Sim(...specs());
+  sim.feed('A', { type: 'start' });
+  sim.settle();
+  sim.feed('A', { type: 'accepted', conn: 'x1', day: DAY });
+  sim.feed('A', { type: 'data', conn: 'x1', bytes: new Uint8Array(100) });
+  sim.advance(sim.now + HANDSHAKE_TIMEOUT);
+  const codes = sim.peers.A.events.flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
+  assert.ok(codes.includes('HANDSHAKE_TIMEOUT'));
+});
+
+test('an accepted connection for an unknown day, or once a session is active, is closed at once', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  sim.feed('A', { type: 'accepted', conn: 'late', day: DAY });
+  assert.ok(sim.peers.A.actions.some((a) => a.type === 'close_conn' && a.conn === 'late'));
+  assert.equal(sim.peers.A.phase, 'active');
+});
+
+test('a handshake replayed from an earlier connection does not open a session', () => {
+  const sim = new Sim(...specs());
+  startBoth(sim);
+  sim.settle();
+  const msg1 = writes(sim.peers.A.actions)[0]!;
+  const sim2 = new Sim(...specs(), 'replay');
+  sim2.feed('B', { type: 'start' });
+  sim2.settle();
+  sim2.feed('B', { type: 'accepted', conn: 'r1', day: DAY });
+  sim2.feed('B', { type: 'data', conn: 'r1', bytes: msg1 });
+  // B answers (KK message 1 can be replayed) but the replayer cannot produce a valid COMMIT.
+  sim2.feed('B', { type: 'data', conn: 'r1', bytes: writes(sim.peers.A.actions)[1]! });
+  const codes = sim2.peers.B.events.flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
+  assert.deepEqual(codes, ['DECRYPT_FAILED']);
+  assert.notEqual(sim2.peers.B.phase, 'active');
+});
+
+// --- a scripted peer, to send what an honest machine never would ---
+
+interface Scripted {
+  sim: Sim;
+  send(record: SessionRecord): void;
+  readonly recv: CipherState;
+  codes(): string[];
+}
+
+/** Alice's machine, active with a hand-driven "bob" on connection `x` (bob dialed). */
+function scriptedSession(): Scripted {
+  const sim = new Sim(...specs());
+  sim.feed('A', { type: 'start' });
+  sim.settle();
+  const hs = createHandshake({
+    hash: ENTRECHAT_NOISE_HASH,
+    initiator: true,
+    prologue: prologue(DAY, ONION_B, ONION_A),
+    s: x25519FromSecret(bob.secret),
+    rs: alice.publicKey,
+    random: seededRandom('scripted'),
+  });
+  sim.feed('A', { type: 'accepted', conn: 'x', day: DAY });
+  const before = sim.peers.A.actions.length;
+  sim.feed('A', { type: 'data', conn: 'x', bytes: hs.writeMessage(encodeHello({ idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT })) });
+  const msg2 = writes(sim.peers.A.actions.slice(before))[0]!;
+  hs.readMessage(msg2);
+  const { send, recv } = hs.split();
+  const s: Scripted = {
+    sim,
+    send: (record) => { sim.feed('A', { type: 'data', conn: 'x', bytes: send.encrypt(encodeRecord(record)) }); },
+    recv,
+    codes: () => sim.peers.A.events.flatMap((e) => (e.type === 'closed' && e.code !== undefined ? [e.code] : [])),
+  };
+  s.send({ type: 'COMMIT' });
+  assert.equal(sim.peers.A.phase, 'active');
+  return s;
+}
+
+test('an active session rejects an unexpected COMMIT with RECORD_UNEXPECTED and ends', () => {
+  const s = scriptedSession();
+  s.send({ type: 'COMMIT' });
+  assert.deepEqual(s.codes(), ['RECORD_UNEXPECTED']);
+  assert.equal(s.sim.peers.A.closed()?.hadSession, true);
+});
+
+test('an ACK for a message never sent is MESSAGE_BAD_ID', () => {
+  const s = scriptedSession();
+  s.send({ type: 'ACK', id: 42 });
+  assert.deepEqual(s.codes(), ['MESSAGE_BAD_ID']);
+});
+
+test('a CLOSE with reason error from the peer is PEER_CLOSED_WITH_ERROR', () => {
+  const s = scriptedSession();
+  s.send({ type: 'CLOSE', reason: 'error' });
+  assert.deepEqual(s.codes(), ['PEER_CLOSED_WITH_ERROR']);
+});
+
+test('a peer that never acknowledges stops us at MAX_UNACKED_MESSAGES with TOO_MANY_UNACKED', () => {
+  const s = scriptedSession();
+  for (let k = 0; k < MAX_UNACKED_MESSAGES; k++) s.sim.feed('A', { type: 'send', text: `m${k}` });
+  assert.throws(() => { s.sim.feed('A', { type: 'send', text: 'one too many' }); }, { code: 'TOO_MANY_UNACKED' });
+  s.send({ type: 'ACK', id: 1 });
+  s.sim.feed('A', { type: 'send', text: 'room again' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+});
+
+test('a bit flipped in an active session ends it with DECRYPT_FAILED', () => {
+  const s = scriptedSession();
+  const sealed = new Uint8Array(RECORD_SIZE);
+  sealed[0] = 1;
+  s.sim.feed('A', { type: 'data', conn: 'x', bytes: sealed });
+  assert.deepEqual(s.codes(), ['DECRYPT_FAILED']);
+});
+
+test('transport keys are zeroed when the session ends', () => {
+  const s = scriptedSession();
+  const phase = (s.sim.peers.A.state.phase as unknown as { conn: { tx: CipherState; rx: CipherState } }).conn;
+  const tx = phase.tx;
+  const rx = phase.rx;
+  assert.ok(!isZero(tx[SECRETS_FOR_TEST]().k) && !isZero(rx[SECRETS_FOR_TEST]().k));
+  s.sim.feed('A', { type: 'quit' });
+  assert.ok(tx.wiped && rx.wiped);
+  assert.ok(isZero(tx[SECRETS_FOR_TEST]().k) && isZero(rx[SECRETS_FOR_TEST]().k));
+});
