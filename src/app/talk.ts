@@ -1,0 +1,102 @@
+/**
+ * `talk(contact)`: one session attempt with one contact, wired from the store's identity, the
+ * rendezvous derivations, a transport and the session driver. Every UI uses this and nothing below it.
+ */
+import { rendezvousPlan, wipePlan, type RendezvousPlan } from '../core/derive.ts';
+import { UsageError } from '../core/errors.ts';
+import type { Identity } from '../core/identity.ts';
+import {
+  IDLE_DEFAULT,
+  IDLE_MAX,
+  IDLE_MIN,
+  MAX_SESSION_DEFAULT,
+  MAX_SESSION_MAX,
+  MAX_SESSION_MIN,
+  RENDEZVOUS_WINDOW_DEFAULT,
+  RENDEZVOUS_WINDOW_MAX,
+  RENDEZVOUS_WINDOW_MIN,
+} from '../core/limits.ts';
+import type { SessionEvent } from '../core/session.ts';
+import { SessionDriver, type ClosedEvent } from '../net/driver.ts';
+import { createLoopbackTransport } from '../net/loopback.ts';
+import type { Transport } from '../net/transport.ts';
+
+export type TalkEvent = SessionEvent;
+export type { ClosedEvent };
+
+/** Plain TCP on 127.0.0.1: tests and development only (no Tor, no anonymity). */
+export interface LoopbackRoute {
+  readonly kind: 'loopback';
+  readonly listenPort: number;
+  readonly peerPort: number;
+}
+
+export type Route = LoopbackRoute;
+
+export interface TalkOptions {
+  readonly identity: Identity;
+  readonly peerPublic: Uint8Array;
+  readonly route: Route;
+  /** Rendezvous window in ms (bounded). */
+  readonly window?: number;
+  readonly idle?: number;
+  readonly maxSession?: number;
+  readonly onEvent: (event: TalkEvent) => void;
+  readonly now?: () => number;
+}
+
+export interface TalkHandle {
+  /** @throws UsageError SESSION_NOT_ACTIVE, MESSAGE_EMPTY, MESSAGE_TOO_LONG, TOO_MANY_UNACKED */
+  send(text: string): number;
+  quit(): void;
+  /** Resolves after the session ended and everything was torn down. */
+  readonly done: Promise<ClosedEvent>;
+}
+
+/** @throws UsageError LIMIT_OUT_OF_RANGE */
+export function bounded(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < min || v > max) {
+    throw new UsageError('LIMIT_OUT_OF_RANGE', `${name} must be between ${min / 1000} and ${max / 1000} seconds`);
+  }
+  return v;
+}
+
+function transportFor(route: Route, plan: RendezvousPlan): Transport {
+  const today = plan.days[0];
+  if (today === undefined) throw new UsageError('BAD_ARGUMENT', 'no rendezvous day');
+  const inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort, day: today.day });
+  return { ...inner, wipe: () => { inner.wipe(); wipePlan(plan); } };
+}
+
+/** Starts a session attempt at once. */
+export function talk(options: TalkOptions): TalkHandle {
+  const now = options.now ?? Date.now;
+  const window = bounded('window', options.window, RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX);
+  const idle = bounded('idle limit', options.idle, IDLE_DEFAULT, IDLE_MIN, IDLE_MAX);
+  const maxSession = bounded('session limit', options.maxSession, MAX_SESSION_DEFAULT, MAX_SESSION_MIN, MAX_SESSION_MAX);
+  const plan = rendezvousPlan({
+    own: options.identity.key,
+    ownPublic: options.identity.publicKey,
+    peerPublic: options.peerPublic,
+    nowMs: now(),
+  });
+  // Loopback serves a single day: it has one port, not one onion per day.
+  const days = plan.days.slice(0, 1).map((d) => ({
+    day: d.day,
+    ownOnion: d.ownOnion.address,
+    peerOnion: d.peerOnion.address,
+  }));
+  const driver = new SessionDriver({
+    config: { ownKey: options.identity.key, peerPublic: options.peerPublic, days, window, limits: { idle, maxSession } },
+    transport: transportFor(options.route, plan),
+    onEvent: options.onEvent,
+    now,
+  });
+  driver.start();
+  return {
+    send: (text) => driver.send(text),
+    quit: () => { driver.quit(); },
+    done: driver.done,
+  };
+}

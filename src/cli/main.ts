@@ -1,0 +1,279 @@
+/**
+ * The `entrechat` command line. A leaf: it uses app/'s API and prints; no protocol logic here.
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { addContact, findContact, initIdentity, listContacts, whoami, withStore } from '../app/identity.ts';
+import { storeNeedsPassphrase } from '../app/store-auth.ts';
+import { talk, type TalkEvent } from '../app/talk.ts';
+import { isEntrechatError, UsageError } from '../core/errors.ts';
+import { defaultHome, type StoreAuth } from '../store/store.ts';
+import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
+
+const HELP = `entrechat — talk in real time over Tor onion services, and leave nothing behind
+
+Usage:
+  entrechat init [--no-passphrase] [--passphrase-file FILE]
+  entrechat whoami [--json]
+  entrechat contacts add NAME CODE
+  entrechat contacts list [--json]
+  entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
+
+Options:
+  --passphrase-file FILE   read the store passphrase from FILE (first line) instead of the terminal
+  --no-passphrase          (init) store the identity unprotected: for tests and demos only
+  --json                   machine-readable output, one JSON object per line
+  --window SECONDS         how long talk waits for the peer (default 180)
+  --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
+  --loopback-peer PORT     (talk) the peer's loopback port
+
+Environment:
+  ENTRECHAT_HOME           where the store lives (default ~/.entrechat)
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not come),
+            5 session failed, 6 Tor.
+`;
+
+interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+const OPTIONS = {
+  'help': { type: 'boolean', short: 'h' },
+  'json': { type: 'boolean' },
+  'no-passphrase': { type: 'boolean' },
+  'passphrase-file': { type: 'string' },
+  'window': { type: 'string' },
+  'loopback-listen': { type: 'string' },
+  'loopback-peer': { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (cause) {
+    throw new UsageError('BAD_ARGUMENT', cause instanceof Error ? cause.message : 'bad arguments', { cause });
+  }
+}
+
+function positional(list: string[], index: number, what: string): string {
+  const v = list[index];
+  if (v === undefined) throw new UsageError('BAD_ARGUMENT', `missing ${what} (see entrechat --help)`);
+  return v;
+}
+
+function integer(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError('BAD_ARGUMENT', `${what} must be a whole number`);
+  return Number(value);
+}
+
+/** Reads a passphrase from a file, or from the terminal without echo. Never from an argument. */
+async function readPassphrase(values: Values, prompt: string): Promise<string> {
+  const file = values['passphrase-file'];
+  if (file !== undefined) {
+    const text = await readFile(file, 'utf8').catch((cause: unknown) => {
+      throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
+    });
+    const first = text.split(/\r?\n/)[0] ?? '';
+    if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
+    return first;
+  }
+  if (!process.stdin.isTTY) {
+    throw new UsageError('BAD_ARGUMENT', 'no terminal to ask for the passphrase: use --passphrase-file FILE');
+  }
+  return promptHidden(prompt);
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    process.stderr.write(prompt);
+    // Swallow the echo of what is typed: readline writes keystrokes through _writeToOutput.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
+    rl.question('', (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      if (answer.length === 0) reject(new UsageError('BAD_ARGUMENT', 'an empty passphrase is not accepted'));
+      else resolve(answer);
+    });
+  });
+}
+
+async function authForExisting(home: string, values: Values): Promise<StoreAuth> {
+  if (!(await storeNeedsPassphrase(home))) return { noPassphrase: true };
+  return { passphrase: await readPassphrase(values, 'Passphrase: ') };
+}
+
+async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
+  let auth: StoreAuth;
+  if (values['no-passphrase'] === true) {
+    auth = { noPassphrase: true };
+  } else if (values['passphrase-file'] !== undefined) {
+    auth = { passphrase: await readPassphrase(values, '') };
+  } else {
+    const first = await readPassphrase(values, 'New passphrase: ');
+    const again = await readPassphrase(values, 'Repeat it: ');
+    if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
+    auth = { passphrase: first };
+  }
+  const code = await initIdentity(home, auth);
+  if (values.json === true) io.out(JSON.stringify({ code }));
+  else {
+    io.out('Identity created. Your contact code (give it to your contacts out of band):');
+    io.out(code);
+    if ('noPassphrase' in auth) io.err('Warning: this identity is stored WITHOUT a passphrase (tests and demos only).');
+  }
+  return EXIT.OK;
+}
+
+async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> {
+  const code = await whoami(home, await authForExisting(home, values));
+  io.out(values.json === true ? JSON.stringify({ code }) : code);
+  return EXIT.OK;
+}
+
+async function cmdContacts(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  const sub = positional(args, 0, 'contacts subcommand (add, list)');
+  const auth = await authForExisting(home, values);
+  switch (sub) {
+    case 'add': {
+      const c = await addContact(home, auth, positional(args, 1, 'NAME'), positional(args, 2, 'CODE'));
+      io.out(values.json === true ? JSON.stringify(c) : `Added ${c.name} (not verified yet).`);
+      return EXIT.OK;
+    }
+    case 'list': {
+      const list = await listContacts(home, auth);
+      if (values.json === true) io.out(JSON.stringify(list));
+      else if (list.length === 0) io.out('No contacts yet.');
+      else for (const c of list) io.out(`${c.name}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
+      return EXIT.OK;
+    }
+    default:
+      throw new UsageError('BAD_ARGUMENT', `unknown contacts subcommand (see entrechat --help)`);
+  }
+}
+
+/** One JSON object per line: the events a script needs, never a key. */
+function eventJson(event: TalkEvent): Record<string, unknown> | null {
+  switch (event.type) {
+    case 'state':
+      return { event: 'state', state: event.state };
+    case 'tor_progress':
+      return { event: 'progress', percent: event.percent, summary: event.summary };
+    case 'published':
+      return { event: 'progress', step: 'published' };
+    case 'active':
+      return { event: 'active', session: event.tag, idleSeconds: event.idle / 1000, maxSeconds: event.maxSession / 1000 };
+    case 'sent':
+      return { event: 'sent', id: event.id };
+    case 'message':
+      return { event: 'message', id: event.id, text: event.text };
+    case 'delivered':
+      return { event: 'delivered', id: event.id };
+    case 'rejected':
+      return { event: 'rejected', connection: event.conn, code: event.code };
+    case 'closed':
+      return { event: 'closed', reason: event.reason, ...(event.code !== undefined ? { code: event.code } : {}), hadSession: event.hadSession };
+  }
+}
+
+async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  const name = positional(args, 0, 'NAME');
+  if (values.json !== true) throw new UsageError('BAD_ARGUMENT', 'the interactive chat is not available yet: use talk NAME --json');
+  const listen = integer(values['loopback-listen'], '--loopback-listen');
+  const peer = integer(values['loopback-peer'], '--loopback-peer');
+  if (listen === undefined || peer === undefined) {
+    throw new UsageError('BAD_ARGUMENT', 'sessions over Tor are not available yet: use --loopback-listen and --loopback-peer');
+  }
+  const windowSeconds = integer(values.window, '--window');
+  const auth = await authForExisting(home, values);
+
+  return withStore(home, auth, async (content, identity) => {
+    const contact = findContact(content, name);
+    const unacked = new Set<number>();
+    let inputEnded = false;
+    let lines: ReturnType<typeof createInterface> | null = null;
+    const emit = (event: TalkEvent): void => {
+      const json = eventJson(event);
+      if (json !== null) io.out(JSON.stringify(json));
+    };
+    const maybeFinish = (): void => {
+      if (inputEnded && unacked.size === 0) session.quit();
+    };
+    const session = talk({
+      identity,
+      peerPublic: contact.publicKey,
+      route: { kind: 'loopback', listenPort: listen, peerPort: peer },
+      ...(windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {}),
+      onEvent: (event) => {
+        emit(event);
+        if (event.type === 'active') {
+          // stdin is read only once the session is open: nothing is ever queued for later.
+          lines = createInterface({ input: process.stdin, terminal: false });
+          lines.on('line', (line) => {
+            try {
+              unacked.add(session.send(line));
+            } catch (e) {
+              if (!isEntrechatError(e) || e.fault !== 'user') throw e;
+              io.out(JSON.stringify({ event: 'error', code: e.code }));
+            }
+          });
+          lines.on('close', () => {
+            inputEnded = true;
+            maybeFinish();
+          });
+        } else if (event.type === 'delivered') {
+          unacked.delete(event.id);
+          maybeFinish();
+        } else if (event.type === 'closed') {
+          lines?.close();
+          process.stdin.destroy();
+        }
+      },
+    });
+    const onSignal = (): void => { session.quit(); };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return exitCodeForClose(await session.done);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  try {
+    const { values, positionals } = parse(argv);
+    const [command, ...rest] = positionals;
+    if (values.help === true || command === undefined || command === 'help') {
+      io.out(HELP);
+      return command === undefined && values.help !== true ? EXIT.USAGE : EXIT.OK;
+    }
+    const home = defaultHome(process.env);
+    switch (command) {
+      case 'init':
+        return await cmdInit(home, values, io);
+      case 'whoami':
+        return await cmdWhoami(home, values, io);
+      case 'contacts':
+        return await cmdContacts(home, values, rest, io);
+      case 'talk':
+        return await cmdTalk(home, values, rest, io);
+      default:
+        throw new UsageError('BAD_ARGUMENT', `unknown command "${command}" (see entrechat --help)`);
+    }
+  } catch (e) {
+    const code = isEntrechatError(e) ? e.code : 'INTERNAL';
+    const message = isEntrechatError(e) ? e.message : 'internal error';
+    if (argv.includes('--json')) io.out(JSON.stringify({ event: 'error', code }));
+    io.err(`entrechat: ${message} [${code}]`);
+    return exitCodeForError(e);
+  }
+}

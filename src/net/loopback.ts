@@ -1,0 +1,83 @@
+/**
+ * Plain TCP on the loopback interface: no Tor, no anonymity, for tests and development only. The
+ * listener and the dialled port must both be on 127.0.0.0/8; nothing else is ever contacted.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ProtocolError, UsageError } from '../core/errors.ts';
+import type { Transport } from './transport.ts';
+
+export interface LoopbackOptions {
+  /** Port to listen on at `host` (0: let the system choose, see `port()`). */
+  readonly listenPort: number;
+  /** Port of the peer's listener. */
+  readonly peerPort: number;
+  /** The rendezvous day this listener serves (loopback serves one). */
+  readonly day: number;
+  readonly host?: string;
+}
+
+const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/** @throws UsageError BAD_ADDRESS for a host outside 127.0.0.0/8 or a port out of range */
+export function createLoopbackTransport(options: LoopbackOptions): Transport & { port(): number } {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.test(host)) throw new UsageError('BAD_ADDRESS', 'the loopback transport only uses 127.0.0.0/8');
+  for (const port of [options.listenPort, options.peerPort]) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('BAD_ADDRESS', 'port out of range');
+  }
+  let server: Server | null = null;
+  const accepted = new Set<Socket>();
+
+  return {
+    async start() {
+      // Nothing to bring up.
+    },
+    publish(onConnection) {
+      return new Promise((resolve, reject) => {
+        const s = createServer({ allowHalfOpen: false }, (socket) => {
+          accepted.add(socket);
+          socket.once('close', () => accepted.delete(socket));
+          onConnection(socket, options.day);
+        });
+        s.once('error', (cause) => {
+          reject(new UsageError('BAD_ADDRESS', 'cannot listen on the loopback port', { cause }));
+        });
+        s.listen(options.listenPort, host, () => {
+          server = s;
+          resolve();
+        });
+      });
+    },
+    dial() {
+      return new Promise<Duplex>((resolve, reject) => {
+        const socket = createConnection({ host, port: options.peerPort });
+        const onError = (cause: Error): void => {
+          reject(new ProtocolError('CONNECTION_LOST', 'could not connect to the peer', { cause }));
+        };
+        socket.once('error', onError);
+        socket.once('connect', () => {
+          socket.off('error', onError);
+          resolve(socket);
+        });
+      });
+    },
+    unpublish() {
+      const s = server;
+      server = null;
+      for (const socket of accepted) socket.destroy();
+      if (s === null) return Promise.resolve();
+      return new Promise((resolve) => s.close(() => { resolve(); }));
+    },
+    async stop() {
+      // Nothing was started.
+    },
+    wipe() {
+      // Holds no secret.
+    },
+    port() {
+      const address = server?.address();
+      return typeof address === 'object' && address !== null ? address.port : options.listenPort;
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/** The command line's own rejections: each shows its code and exits with the documented status. */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Fixture, run } from '../helpers/cli.ts';
+
+const fx = new Fixture();
+after(async () => { await fx.cleanup(); });
+
+const codeOf = (stderr: string) => /\[([A-Z_]+)\]/.exec(stderr)?.[1];
+
+test('help and unknown commands', async () => {
+  const home = await fx.home();
+  const help = await run(home, ['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /entrechat init/);
+  const bare = await run(home, []);
+  assert.equal(bare.code, 2);
+  const unknown = await run(home, ['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.equal(codeOf(unknown.stderr), 'BAD_ARGUMENT');
+  const badFlag = await run(home, ['whoami', '--nope']);
+  assert.equal(badFlag.code, 2);
+  assert.equal(codeOf(badFlag.stderr), 'BAD_ARGUMENT');
+});
+
+test('whoami before init: STORE_NOT_FOUND, exit 3', async () => {
+  const r = await run(await fx.home(), ['whoami']);
+  assert.equal(r.code, 3);
+  assert.equal(codeOf(r.stderr), 'STORE_NOT_FOUND');
+});
+
+test('a passphrase store: the passphrase comes from a file, a wrong one is STORE_WRONG_PASSPHRASE', async () => {
+  const home = await fx.home();
+  const good = join(home, '..', `${home.split('/').pop() ?? 'x'}-pass`);
+  await writeFile(good, 'a long passphrase\n', { mode: 0o600 });
+  const init = await run(home, ['init', '--passphrase-file', good, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  const code = (JSON.parse(init.stdout) as { code: string }).code;
+  const who = await run(home, ['whoami', '--passphrase-file', good]);
+  assert.equal(who.stdout.trim(), code);
+  const bad = join(home, 'wrong');
+  await writeFile(bad, 'not it\n');
+  const wrong = await run(home, ['whoami', '--passphrase-file', bad]);
+  assert.equal(wrong.code, 3);
+  assert.equal(codeOf(wrong.stderr), 'STORE_WRONG_PASSPHRASE');
+  const noTty = await run(home, ['whoami']);
+  assert.equal(noTty.code, 2);
+  assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT');
+  const again = await run(home, ['init', '--no-passphrase']);
+  assert.equal(again.code, 3);
+  assert.equal(codeOf(again.stderr), 'STORE_EXISTS');
+});
+
+test('contacts: bad code, duplicate name, unknown contact for talk', async () => {
+  const me = await fx.identity();
+  const other = await fx.identity();
+  const typo = other.code.slice(0, 10) + (other.code[10] === 'q' ? 'p' : 'q') + other.code.slice(11);
+  const bad = await run(me.home, ['contacts', 'add', 'bob', typo]);
+  assert.equal(bad.code, 2);
+  assert.equal(codeOf(bad.stderr), 'CODE_BAD_CHECKSUM');
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
+  const dup = await run(me.home, ['contacts', 'add', 'bob', other.code]);
+  assert.equal(codeOf(dup.stderr), 'CONTACT_DUPLICATE_NAME');
+  const list = await run(me.home, ['contacts', 'list', '--json']);
+  assert.deepEqual(JSON.parse(list.stdout), [{ name: 'bob', code: other.code, verified: false }]);
+  const talk = await run(me.home, ['talk', 'carol', '--json', '--loopback-listen', '1', '--loopback-peer', '2']);
+  assert.equal(talk.code, 2);
+  assert.deepEqual(JSON.parse(talk.stdout.trim()), { event: 'error', code: 'CONTACT_UNKNOWN' });
+  const window = await run(me.home, ['talk', 'bob', '--json', '--loopback-listen', '1', '--loopback-peer', '2', '--window', '5']);
+  assert.equal(window.code, 2);
+  assert.equal(codeOf(window.stderr), 'LIMIT_OUT_OF_RANGE');
+});

@@ -1,0 +1,180 @@
+/**
+ * Two peers in two OS processes of the real command line, over plain TCP on 127.0.0.1.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Fixture, freePort, run, type TalkProcess } from '../helpers/cli.ts';
+import { RECORD_SIZE } from '../../src/core/limits.ts';
+
+const fx = new Fixture();
+let alice: { home: string; code: string };
+let bob: { home: string; code: string };
+
+before(async () => {
+  [alice, bob] = await Promise.all([fx.identity(), fx.identity()]);
+  assert.equal((await run(alice.home, ['contacts', 'add', 'bob', bob.code])).code, 0);
+  assert.equal((await run(bob.home, ['contacts', 'add', 'alice', alice.code])).code, 0);
+});
+
+after(async () => {
+  await fx.cleanup();
+});
+
+async function pair(window = 20): Promise<{ a: TalkProcess; b: TalkProcess; pa: number; pb: number }> {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', `${window}`]);
+  const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', `${window}`]);
+  return { a, b, pa, pb };
+}
+
+const isActive = (e: { event: string }) => e.event === 'active';
+const isClosed = (e: { event: string }) => e.event === 'closed';
+
+describe('two processes over loopback TCP', () => {
+  test('handshake, commit, text both ways with ACK, alice ends it', async () => {
+    const { a, b } = await pair();
+    const [ea, eb] = await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    assert.equal(ea.session, eb.session, 'one session, the same on both sides');
+    const long = 'Ünïcødé ✓ 𝄞 '.repeat(600);
+    a.send('hello bob');
+    a.send(long);
+    b.send('hi alice');
+    await b.waitFor((e) => e.event === 'message' && e.text === long);
+    await a.waitFor((e) => e.event === 'message' && e.text === 'hi alice');
+    await a.waitFor((e) => e.event === 'delivered' && e.id === 2);
+    await b.waitFor((e) => e.event === 'delivered' && e.id === 1);
+    assert.deepEqual(b.of('message').map((e) => e.text), ['hello bob', long]);
+    a.endInput(); // end of input: quit once everything sent is acknowledged
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    assert.equal((await a.waitFor(isClosed)).reason, 'quit');
+    assert.equal((await b.waitFor(isClosed)).reason, 'peer_quit');
+    // Exactly one session each, even though both dialed.
+    assert.equal(a.of('active').length, 1);
+    assert.equal(b.of('active').length, 1);
+  });
+
+  test('bob ends it with SIGTERM: CLOSE is sent and both exit 0', async () => {
+    const { a, b } = await pair();
+    await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    b.child.kill('SIGTERM');
+    assert.equal(await b.exited, 0);
+    assert.equal(await a.exited, 0);
+    assert.equal((await a.waitFor(isClosed)).reason, 'peer_quit');
+  });
+
+  test('only one peer: the window ends the attempt with window_expired and exit code 4', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '10']);
+    const closed = await a.waitFor(isClosed, 20_000);
+    assert.equal(closed.reason, 'window_expired');
+    assert.equal(closed.hadSession, false);
+    assert.equal(await a.exited, 4);
+  });
+
+  test('a wrong contact key: no session, typed errors on both sides', async () => {
+    const mallory = await fx.identity();
+    const confused = await fx.home();
+    // `confused` is a copy of alice who believes mallory's code is bob's.
+    const { cp } = await import('node:fs/promises');
+    await cp(alice.home, confused, { recursive: true });
+    assert.equal((await run(confused, ['contacts', 'add', 'bob2', mallory.code])).code, 0);
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = fx.talk(confused, ['bob2', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '10']);
+    const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '10']);
+    const [ca, cb] = await Promise.all([a.waitFor(isClosed, 25_000), b.waitFor(isClosed, 25_000)]);
+    assert.equal(a.of('active').length + b.of('active').length, 0);
+    for (const c of [ca, cb]) {
+      assert.equal(c.hadSession, false);
+      assert.ok(['DECRYPT_FAILED', 'HANDSHAKE_REJECTED'].includes(c.code as string), `typed failure, got ${String(c.code)}`);
+    }
+    assert.equal(await a.exited, 5);
+    assert.equal(await b.exited, 5);
+  });
+});
+
+/** A TCP proxy that records what flows from its client to its target. */
+function recordingProxy(target: number): Promise<{ port: number; captured: Buffer[]; server: Server }> {
+  const captured: Buffer[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    client.on('data', (d: Buffer) => { captured.push(Buffer.from(d)); upstream.write(d); });
+    upstream.on('data', (d: Buffer) => client.write(d));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const addr = server.address();
+    resolve({ port: typeof addr === 'object' && addr !== null ? addr.port : 0, captured, server });
+  }));
+}
+
+function rawSend(port: number, chunks: Uint8Array[], endAfter = true): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => {
+      for (const c of chunks) s.write(c);
+      if (endAfter) s.end();
+      resolve(s);
+    });
+    s.on('error', () => undefined);
+    s.once('error', reject);
+  });
+}
+
+describe('hostile bytes from raw sockets', () => {
+  test('garbage, truncated, bit-flipped and replayed bytes are rejected by code; the real peer still gets in', async () => {
+    // 1. Record what bob sends on a connection he dials to alice (handshake message 1 and COMMIT).
+    const [pa, pb, dead] = [await freePort(), await freePort(), await freePort()];
+    const proxy = await recordingProxy(pa);
+    try {
+      const a1 = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${dead}`, '--window', '20']);
+      const b1 = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${proxy.port}`, '--window', '20']);
+      await Promise.all([a1.waitFor(isActive), b1.waitFor(isActive)]);
+      b1.endInput();
+      assert.equal(await b1.exited, 0);
+      assert.equal(await a1.exited, 0);
+    } finally {
+      proxy.server.close();
+    }
+    const recorded = Buffer.concat(proxy.captured);
+    assert.ok(recorded.length >= 2 * RECORD_SIZE, 'captured message 1 and COMMIT');
+    const msg1 = recorded.subarray(0, RECORD_SIZE);
+    const commit = recorded.subarray(RECORD_SIZE, 2 * RECORD_SIZE);
+
+    // 2. A new attempt by alice; hostile connections arrive before bob does.
+    const [qa, qb] = [await freePort(), await freePort()];
+    const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${qa}`, '--loopback-peer', `${qb}`, '--window', '30']);
+    await a.waitFor((e) => e.event === 'progress' && e.step === 'published');
+    const rejected = async (n: number) => a.waitFor(() => a.of('rejected').length >= n);
+
+    await rawSend(qa, [randomBytes(RECORD_SIZE)]);
+    await rejected(1);
+    await rawSend(qa, [randomBytes(100)]); // truncated: ends mid-record
+    await rejected(2);
+    const flipped = Buffer.from(msg1);
+    flipped[200]! ^= 0x10;
+    await rawSend(qa, [flipped]);
+    await rejected(3);
+    await rawSend(qa, [msg1, commit]); // replayed: message 1 is answered, the old COMMIT cannot open
+    await rejected(4);
+    for (let i = 0; i < 5; i++) await rawSend(qa, [randomBytes(1 + Math.floor(Math.random() * 3 * RECORD_SIZE))]);
+    await rejected(9);
+
+    assert.deepEqual(a.of('rejected').slice(0, 4).map((e) => e.code), ['DECRYPT_FAILED', 'RECORD_TRUNCATED', 'DECRYPT_FAILED', 'DECRYPT_FAILED']);
+    assert.equal(a.child.exitCode, null, 'still running');
+
+    // 3. The real bob arrives: the listener still accepts him and the session opens.
+    const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${qb}`, '--loopback-peer', `${qa}`, '--window', '30']);
+    const [ea, eb] = await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    assert.equal(ea.session, eb.session);
+    b.send('made it');
+    await a.waitFor((e) => e.event === 'message' && e.text === 'made it');
+    b.endInput();
+    assert.equal(await b.exited, 0);
+    assert.equal(await a.exited, 0);
+  });
+});

@@ -1,0 +1,75 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addContact, checkContactName, contactSafetyNumber, initIdentity, listContacts, whoami } from '../../src/app/identity.ts';
+import { bounded } from '../../src/app/talk.ts';
+import { storeNeedsPassphrase } from '../../src/app/store-auth.ts';
+import { decodeContactCode } from '../../src/core/codes.ts';
+import { safetyNumberGroups } from '../../src/core/safety.ts';
+import { RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../../src/core/limits.ts';
+
+const dirs: string[] = [];
+async function home(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'entrechat-app-'));
+  dirs.push(d);
+  return join(d, 'home');
+}
+after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))); });
+
+const none = { noPassphrase: true } as const;
+const fast = { kdf: { logN: 10 } };
+
+test('init, whoami, add and list contacts; both sides see the same safety number', async () => {
+  const [a, b] = [await home(), await home()];
+  const codeA = await initIdentity(a, none);
+  const codeB = await initIdentity(b, { passphrase: 'correct horse' }, fast);
+  assert.equal(await whoami(a, none), codeA);
+  assert.equal(await whoami(b, { passphrase: 'correct horse' }), codeB);
+  assert.equal(await storeNeedsPassphrase(a), false);
+  assert.equal(await storeNeedsPassphrase(b), true);
+  await addContact(a, none, '  Bob  ', codeB, fast);
+  await addContact(b, { passphrase: 'correct horse' }, 'Älice 👩‍💻', codeA, fast);
+  assert.deepEqual(await listContacts(a, none), [{ name: 'Bob', code: codeB, verified: false }]);
+  const snA = await contactSafetyNumber(a, none, 'Bob');
+  const snB = await contactSafetyNumber(b, { passphrase: 'correct horse' }, 'Älice 👩‍💻');
+  assert.deepEqual(snA, snB);
+  assert.deepEqual(snA, safetyNumberGroups(decodeContactCode(codeA), decodeContactCode(codeB)));
+  // Nothing but the store is written, and it holds no name or code in clear.
+  const bytes = await readFile(join(a, 'store'));
+  assert.ok(!bytes.includes(Buffer.from('Bob')));
+  assert.ok(!bytes.includes(Buffer.from(codeB)));
+});
+
+test('contact rejections, each by its code', async () => {
+  const a = await home();
+  const b = await home();
+  const codeA = await initIdentity(a, none);
+  const codeB = await initIdentity(b, none);
+  const codeC = await initIdentity(await home(), none);
+  await addContact(a, none, 'bob', codeB, fast);
+  await assert.rejects(addContact(a, none, 'me', codeA, fast), { code: 'CONTACT_IS_SELF' });
+  await assert.rejects(addContact(a, none, 'bob', codeC, fast), { code: 'CONTACT_DUPLICATE_NAME' });
+  await assert.rejects(addContact(a, none, 'bobby', codeB, fast), { code: 'CONTACT_DUPLICATE_KEY' });
+  await assert.rejects(addContact(a, none, 'carol', codeC.slice(0, -1) + (codeC.endsWith('q') ? 'p' : 'q'), fast), { code: 'CODE_BAD_CHECKSUM' });
+  await assert.rejects(contactSafetyNumber(a, none, 'nobody'), { code: 'CONTACT_UNKNOWN' });
+  await assert.rejects(initIdentity(a, none), { code: 'STORE_EXISTS' });
+  await assert.rejects(whoami(await home(), none), { code: 'STORE_NOT_FOUND' });
+  await assert.rejects(storeNeedsPassphrase(await home()), { code: 'STORE_NOT_FOUND' });
+});
+
+test('contact names: trimmed, printable, bounded', () => {
+  assert.equal(checkContactName('  bob '), 'bob');
+  assert.equal(checkContactName('👩‍👩‍👧‍👦'.repeat(64)).length > 64, true);
+  for (const bad of ['', '   ', 'a\nb', 'tab\there', '\u0007', 'x'.repeat(65)]) {
+    assert.throws(() => checkContactName(bad), { code: 'CONTACT_BAD_NAME' }, JSON.stringify(bad));
+  }
+});
+
+test('limits outside their bounds are LIMIT_OUT_OF_RANGE', () => {
+  assert.equal(bounded('window', undefined, 5, 1, 10), 5);
+  assert.throws(() => bounded('window', RENDEZVOUS_WINDOW_MIN - 1, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
+  assert.throws(() => bounded('window', RENDEZVOUS_WINDOW_MAX + 1, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
+  assert.throws(() => bounded('window', Number.NaN, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
+});
