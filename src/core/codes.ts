@@ -1,6 +1,6 @@
 /**
  * Contact codes: what a user gives a contact out of band (ARCHITECTURE.md "Identity, contacts, safety
- * numbers"; byte layout in docs/parts/derive.md).
+ * numbers"; byte layout in docs/protocol.md).
  *
  *   code = bech32m(hrp = "ec", data = toWords(0x01 ‖ X25519 public key))      (BIP 350, 62 characters)
  *

@@ -1,6 +1,6 @@
 /**
  * Rendezvous derivations (ARCHITECTURE.md "Rendezvous"; every byte is written down, with worked
- * examples, in docs/parts/derive.md, and test/unit/derive.test.ts asserts the same values).
+ * examples, in docs/protocol.md, and test/unit/derive.test.ts asserts the same values).
  *
  *   pair     = HKDF-SHA256(ikm = X25519(s_own, S_peer), salt = "entrechat/1 pair",  info = lo ‖ hi)
  *   onion_X  = HKDF-SHA256(ikm = pair, salt = "entrechat/1 onion", info = "onion" ‖ u32be(day) ‖ S_X)
@@ -19,7 +19,7 @@ import { assertBytes, compareBytes, concatBytes, equalBytes, u32be, wipe } from 
 import { CryptoError, InternalError, UsageError } from './errors.ts';
 import { x25519, x25519FromSecret, X25519_KEY_SIZE, type X25519Key } from './x25519.ts';
 
-// --- labels (ASCII; hex in docs/parts/derive.md) ---
+// --- labels (ASCII; hex in docs/protocol.md) ---
 export const PAIR_SALT = 'entrechat/1 pair';
 export const ONION_SALT = 'entrechat/1 onion';
 export const ONION_INFO_LABEL = 'onion';

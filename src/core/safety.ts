@@ -1,6 +1,6 @@
 /**
  * Safety numbers: 60 decimal digits that both peers compare aloud once (ARCHITECTURE.md "Identity,
- * contacts, safety numbers"; byte layout and a worked example in docs/parts/derive.md).
+ * contacts, safety numbers"; byte layout and a worked example in docs/protocol.md).
  *
  *   lo, hi = the two X25519 public keys in lexicographic byte order
  *   h      = SHA-512("entrechat/1 safety" ‖ lo ‖ hi)

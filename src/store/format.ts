@@ -1,5 +1,5 @@
 /**
- * The store file format (docs/parts/store.md is the byte-exact description; keep the two in step).
+ * The store file format (docs/protocol.md is the byte-exact description; keep the two in step).
  *
  * Pure: no file system, no randomness (salt and nonce come from the caller), no KDF (the caller derives
  * the keys, see kdf.ts). The header is parsed and bounded by {@link parseStoreHeader} before any key is

@@ -1,6 +1,6 @@
 /**
  * The encrypted store: one file `<home>/store` holding the identity secret and the contacts, nothing
- * else (ARCHITECTURE.md "Identity, contacts, safety numbers"; format in docs/parts/store.md).
+ * else (ARCHITECTURE.md "Identity, contacts, safety numbers"; format in docs/protocol.md).
  *
  * The home folder is always passed in (no module state). Opening never writes anything. Every write
  * draws a fresh salt and nonce, derives fresh keys and replaces the file atomically (atomic.ts).

@@ -18,7 +18,7 @@ import { concatBytes, fromHex, hex } from '../../src/core/bytes.ts';
 
 const ALPHABET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 const RFC7748_ALICE = fromHex('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
-/** Documented in docs/parts/derive.md. */
+/** Documented in docs/protocol.md. */
 const ALICE_CODE = 'ec1qxzjpuqf3yc2w4r53d7aedp77adqm0e6p5nrsxh5awj2nr42nd8x5uvdfgs';
 
 const SMALL_ORDER = [
@@ -43,7 +43,7 @@ const v1 = (key: Uint8Array): Uint8Array => concatBytes(Uint8Array.of(0x01), key
 
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => !isSmallOrderKey(k));
 
-test('known answer: contact code of the RFC 7748 §6.1 Alice key (docs/parts/derive.md)', () => {
+test('known answer: contact code of the RFC 7748 §6.1 Alice key (docs/protocol.md)', () => {
   const code = encodeContactCode(RFC7748_ALICE);
   assert.equal(code, ALICE_CODE);
   assert.equal(code.length, CONTACT_CODE_LENGTH);

@@ -34,7 +34,7 @@ import {
 import { identityFromSecret, type Identity } from '../../src/core/identity.ts';
 import { compareBytes, concatBytes, fromHex, hex, isZero, u32be } from '../../src/core/bytes.ts';
 
-// --- fixed inputs and expected outputs: the worked example of docs/parts/derive.md ---
+// --- fixed inputs and expected outputs: the worked example of docs/protocol.md ---
 const ALICE = identityFromSecret(fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'));
 const BOB = identityFromSecret(fromHex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'));
 const DAY = 20000;
@@ -67,7 +67,7 @@ const KAT = {
   },
 } as const;
 
-// --- an independent implementation of docs/parts/derive.md (noble + a tiny RFC 4648 base32) ---
+// --- an independent implementation of docs/protocol.md (noble + a tiny RFC 4648 base32) ---
 const te = (s: string): Uint8Array => new TextEncoder().encode(s);
 function refBase32(bytes: Uint8Array): string {
   const abc = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -153,7 +153,7 @@ test('pair secret rejections: self, small-order peer, mismatched own key', () =>
 });
 
 for (const [name, id] of [['A', ALICE], ['B', BOB]] as const) {
-  test(`known answers for ${name}'s onion and client-auth key on day ${DAY} (docs/parts/derive.md)`, () => {
+  test(`known answers for ${name}'s onion and client-auth key on day ${DAY} (docs/protocol.md)`, () => {
     const { kat } = who(id, name);
     const pair = fromHex(KAT.pair);
     const seed = onionSeed(pair, DAY, id.publicKey);
@@ -416,8 +416,8 @@ test('plan rejections: self and bad time', () => {
   assert.throws(() => planOf(ALICE, BOB, -5), RangeError);
 });
 
-test('docs/parts/derive.md carries every known answer asserted here (the doc cannot drift)', () => {
-  const doc = readFileSync(new URL('../../docs/parts/derive.md', import.meta.url), 'utf8');
+test('docs/protocol.md carries every known answer asserted here (the doc cannot drift)', () => {
+  const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
   const expected: string[] = [KAT.pair, hex(ALICE.secret), hex(ALICE.publicKey), hex(BOB.secret), hex(BOB.publicKey)];
   for (const side of [KAT.A, KAT.B]) {
     expected.push(side.seed, side.expanded.slice(0, 64), side.expanded.slice(64), side.expandedBase64, side.onionPublic,
@@ -425,5 +425,5 @@ test('docs/parts/derive.md carries every known answer asserted here (the doc can
   }
   expected.push(String(NOON), 'ec1qxzjpuqf3yc2w4r53d7aedp77adqm0e6p5nrsxh5awj2nr42nd8x5uvdfgs',
     '05345 62154 71810 45511 05291 40762 63655 50446 23151 23751 98855 84022');
-  for (const value of expected) assert.ok(doc.includes(value), `docs/parts/derive.md lacks ${value}`);
+  for (const value of expected) assert.ok(doc.includes(value), `docs/protocol.md lacks ${value}`);
 });

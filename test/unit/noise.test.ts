@@ -524,21 +524,21 @@ test('cross-check: agrees with an independent composition (noble X25519, BLAKE2s
   );
 });
 
-// --- the worked example in docs/parts/noise.md ---
+// --- the worked example in docs/protocol.md ---
 
-/** `label   hex` lines of the worked example in docs/parts/noise.md. */
+/** `label   hex` lines of the worked example in docs/protocol.md. */
 function docValues(): Map<string, string> {
-  const text = readFileSync(new URL('../../docs/parts/noise.md', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
   const values = new Map<string, string>();
   for (const match of text.matchAll(/^(\S.*?)\s{2,}([0-9a-f]{16,})$/gm)) values.set(match[1]!.trim(), match[2]!);
   return values;
 }
 
-test('docs/parts/noise.md worked example is what the code produces', () => {
+test('docs/protocol.md worked example is what the code produces', () => {
   const doc = docValues();
   const get = (label: string): string => {
     const value = doc.get(label);
-    assert.ok(value !== undefined, `docs/parts/noise.md lacks "${label}"`);
+    assert.ok(value !== undefined, `docs/protocol.md lacks "${label}"`);
     return value;
   };
   const initS = fromHex(get('initiator static secret (TEST VALUE)'));

@@ -174,3 +174,15 @@ test('sending rejections: empty and over-long messages', () => {
   assert.throws(() => textRecords(1, '€'.repeat(MAX_MESSAGE_BYTES / 3 + 1)), { code: 'MESSAGE_TOO_LONG' });
   assert.equal(textRecords(1, 'x'.repeat(MAX_MESSAGE_BYTES)).length, Math.ceil(MAX_MESSAGE_BYTES / TEXT_CHUNK_BYTES));
 });
+
+test('docs/protocol.md: the sealed TEXT example and every limit are what the code has', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const limits = await import('../../src/core/limits.ts');
+  const { CipherState } = await import('../../src/core/noise.ts');
+  const doc = await readFile(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+  const flat = doc.replace(/\s+/g, '');
+  const cs = new CipherState(Uint8Array.from({ length: 32 }, (_, i) => i));
+  const sealed = cs.encrypt(encodeRecord({ type: 'TEXT', id: 1, more: false, chunk: new TextEncoder().encode('hi') }));
+  assert.ok(flat.includes(Buffer.from(sealed).toString('hex')), 'sealed example');
+  for (const name of Object.keys(limits)) assert.ok(doc.includes(`\`${name}\``) || doc.includes(`\`${name.replace(/_(MIN|MAX)$/, '')}_MIN\` / \``), `${name} documented`);
+});

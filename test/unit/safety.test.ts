@@ -8,12 +8,12 @@ import { compareBytes, concatBytes, fromHex } from '../../src/core/bytes.ts';
 
 const ALICE = fromHex('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
 const BOB = fromHex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
-/** Documented in docs/parts/derive.md. */
+/** Documented in docs/protocol.md. */
 const ALICE_BOB = '05345 62154 71810 45511 05291 40762 63655 50446 23151 23751 98855 84022';
 
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
-/** Independent reading of the spec in docs/parts/derive.md, with noble's SHA-512 and BigInt. */
+/** Independent reading of the spec in docs/protocol.md, with noble's SHA-512 and BigInt. */
 function reference(a: Uint8Array, b: Uint8Array): string {
   const [lo, hi] = compareBytes(a, b) <= 0 ? [a, b] : [b, a];
   const h = sha512(concatBytes(new TextEncoder().encode('entrechat/1 safety'), lo, hi));
@@ -25,7 +25,7 @@ function reference(a: Uint8Array, b: Uint8Array): string {
   return groups.join(' ');
 }
 
-test('known answer for the RFC 7748 §6.1 key pair (docs/parts/derive.md)', () => {
+test('known answer for the RFC 7748 §6.1 key pair (docs/protocol.md)', () => {
   assert.equal(safetyNumber(ALICE, BOB), ALICE_BOB);
   assert.equal(safetyNumber(BOB, ALICE), ALICE_BOB);
   assert.deepEqual(safetyNumberGroups(ALICE, BOB), ALICE_BOB.split(' '));

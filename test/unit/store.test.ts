@@ -20,7 +20,7 @@ import {
 } from '../../src/store/format.ts';
 import { deriveStoreKeys } from '../../src/store/kdf.ts';
 
-// The layout as docs/parts/store.md states it, written out here rather than imported, so the test is an
+// The layout as docs/protocol.md states it, written out here rather than imported, so the test is an
 // oracle for the format and not a copy of it.
 const MAGIC = Buffer.from('ENTRECHAT\0STORE\0', 'latin1');
 const OFF = { version: 16, mode: 17, kdf: 18, length: 21, salt: 25, nonce: 57, keyCheck: 69, checksum: 85, body: 101 };
@@ -499,7 +499,7 @@ describe('known answers and an independent reader', () => {
   const utf8 = (t: string) => new TextEncoder().encode(t);
   const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-  /** Reads a store file following docs/parts/store.md only, with @noble/hashes for every hash and KDF. */
+  /** Reads a store file following docs/protocol.md only, with @noble/hashes for every hash and KDF. */
   function readByTheDoc(file: Uint8Array, passphrase: string | null): { identitySecret: string; contacts: [string, string, boolean][] } {
     const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
     assert.deepEqual(Buffer.from(file.subarray(0, 16)), MAGIC);
@@ -543,7 +543,7 @@ describe('known answers and an independent reader', () => {
     contacts: [['Alice', 'aa'.repeat(32), true] as [string, string, boolean]],
   };
 
-  // The worked example of docs/parts/store.md: salt 00 01 … 1f, nonce 0c × 12, cost logN 4, r 1, p 1.
+  // The worked example of docs/protocol.md: salt 00 01 … 1f, nonce 0c × 12, cost logN 4, r 1, p 1.
   for (const [mode, passphrase, headerHex, fileSha] of [
     ['passphrase', 'entrechat',
       '454e545245434841540053544f524500015004010100000200000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f0c0c0c0c0c0c0c0c0c0c0c0cb64089573f941bb355fdfe4c68d0f3de78aa9782c79f2e20ae5a098eefc713de',
