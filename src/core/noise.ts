@@ -204,10 +204,8 @@ function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plainte
   if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   cipher.final();
-  const out = new Uint8Array(body.length + AEAD_TAG_SIZE);
-  out.set(body);
-  out.set(cipher.getAuthTag(), body.length);
-  return out;
+  // Buffer.concat is measurably cheaper here than a fresh Uint8Array and two set() calls.
+  return Buffer.concat([body, cipher.getAuthTag()], body.length + AEAD_TAG_SIZE);
 }
 
 /** @throws CryptoError DECRYPT_FAILED; the unauthenticated plaintext is zeroed before throwing. */
