@@ -125,20 +125,15 @@ function runOne(v: Record<string, unknown>, hash: NoiseHash): string[] {
   const problems: string[] = [];
   let where = 'setup';
   try {
-    const init = createHandshake({
-      hash, initiator: true, random: noRandom,
-      prologue: bytesField(v, 'init_prologue'),
-      s: x25519FromSecret(bytesField(v, 'init_static')),
-      rs: bytesField(v, 'init_remote_static'),
-      e: bytesField(v, 'init_ephemeral'),
+    const side = (role: 'init' | 'resp') => createHandshake({
+      hash, initiator: role === 'init', random: noRandom,
+      prologue: bytesField(v, `${role}_prologue`),
+      s: x25519FromSecret(bytesField(v, `${role}_static`)),
+      rs: bytesField(v, `${role}_remote_static`),
+      e: bytesField(v, `${role}_ephemeral`),
     });
-    const resp = createHandshake({
-      hash, initiator: false, random: noRandom,
-      prologue: bytesField(v, 'resp_prologue'),
-      s: x25519FromSecret(bytesField(v, 'resp_static')),
-      rs: bytesField(v, 'resp_remote_static'),
-      e: bytesField(v, 'resp_ephemeral'),
-    });
+    const init = side('init');
+    const resp = side('resp');
     const messages = v.messages;
     if (!Array.isArray(messages) || messages.length < 2) throw new Mismatch('fewer than 2 messages');
     let transport: { init: { send: CipherState; recv: CipherState }; resp: { send: CipherState; recv: CipherState } } | undefined;

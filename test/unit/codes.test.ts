@@ -14,6 +14,7 @@ import {
   isSmallOrderKey,
 } from '../../src/core/codes.ts';
 import { x25519, x25519FromSecret } from '../../src/core/x25519.ts';
+import { SMALL_ORDER_KEYS } from '../helpers/small-order.ts';
 import { concatBytes, fromHex, hex } from '../../src/core/bytes.ts';
 
 const ALPHABET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
@@ -21,15 +22,7 @@ const RFC7748_ALICE = fromHex('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4e
 /** Documented in docs/protocol.md. */
 const ALICE_CODE = 'ec1qxzjpuqf3yc2w4r53d7aedp77adqm0e6p5nrsxh5awj2nr42nd8x5uvdfgs';
 
-const SMALL_ORDER = [
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
-  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
+const SMALL_ORDER = SMALL_ORDER_KEYS;
 const withTopBit = (h: string): Uint8Array => {
   const k = fromHex(h);
   k[31] = k[31]! | 0x80;
