@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   HANDSHAKE_REJECTED: 'peer',
   HANDSHAKE_TIMEOUT: 'peer',
   CONNECTION_LOST: 'peer',
+  CONNECTION_EVICTED: 'peer',
   PEER_GONE: 'peer',
   PEER_CLOSED_WITH_ERROR: 'peer',
 

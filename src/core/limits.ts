@@ -24,7 +24,7 @@ export const HANDSHAKE_PAYLOAD_SIZE = RECORD_SIZE - DH_SIZE - AEAD_TAG_SIZE;
 export const MAX_MESSAGE_BYTES = 16 * 1024;
 /** Text bytes per TEXT record: body minus the 4-byte message id. */
 export const TEXT_CHUNK_BYTES = RECORD_MAX_BODY - 4;
-/** Records one message may span; a longer run is a limit breach, checked before buffering. */
+/** Records one message may span: every part but the last is full (checked when decoding). */
 export const MAX_RECORDS_PER_MESSAGE = Math.ceil(MAX_MESSAGE_BYTES / TEXT_CHUNK_BYTES);
 /** Messages sent but not yet acknowledged: bounds memory if the peer stops acknowledging. */
 export const MAX_UNACKED_MESSAGES = 64;
@@ -58,5 +58,5 @@ export const CLOSE_GRACE = 2 * SECOND;
 /** First and largest pause between dial attempts (doubling in between). */
 export const DIAL_RETRY_FIRST = 1 * SECOND;
 export const DIAL_RETRY_MAX = 10 * SECOND;
-/** Simultaneous connections during rendezvous: both directions, both days, and a little slack. */
-export const MAX_PENDING_CONNECTIONS = 8;
+/** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
+export const MAX_ACCEPTED_PENDING = 8;

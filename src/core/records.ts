@@ -41,7 +41,6 @@ export const CLOSE_REASONS = {
   max_duration: 3, // the session limit passed
   error: 4, // the sender saw a protocol or local error
   superseded: 5, // another connection between the same pair won the commit
-  busy: 6, // the sender already holds a committed session
 } as const;
 export type WireCloseReason = keyof typeof CLOSE_REASONS;
 
@@ -94,8 +93,8 @@ export function encodeRecord(record: SessionRecord): Uint8Array {
       length = 1;
       break;
     case 'TEXT':
-      if (record.chunk.length === 0 || record.chunk.length > TEXT_CHUNK_BYTES) {
-        throw new RangeError(`TEXT chunk must be 1..${TEXT_CHUNK_BYTES} bytes`);
+      if (record.chunk.length === 0 || record.chunk.length > TEXT_CHUNK_BYTES || (record.more && record.chunk.length !== TEXT_CHUNK_BYTES)) {
+        throw new RangeError(`TEXT chunk must be 1..${TEXT_CHUNK_BYTES} bytes, and full when more parts follow`);
       }
       out[1] = record.more ? FLAG_MORE : 0;
       writeU32(out, RECORD_HEADER_SIZE, record.id);
@@ -150,7 +149,8 @@ export function decodeRecord(plaintext: Uint8Array): SessionRecord {
       return { type, reason };
     }
     case 'TEXT':
-      if (length <= 4) badBody(type);
+      // Every part but the last is full, so a message spans at most MAX_RECORDS_PER_MESSAGE records.
+      if (length <= 4 || ((flags & FLAG_MORE) !== 0 && length !== RECORD_MAX_BODY)) badBody(type);
       return {
         type,
         id: readU32(plaintext, RECORD_HEADER_SIZE),
@@ -235,6 +235,11 @@ export interface Reassembly {
 
 export const EMPTY_REASSEMBLY: Reassembly = { lastId: 0, current: null };
 
+/** Zeroes the text parts held while a message is incomplete. */
+export function wipeReassembly(state: Reassembly): void {
+  for (const c of state.current?.chunks ?? []) c.fill(0);
+}
+
 const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
@@ -251,7 +256,11 @@ export function reassemble(
     throw new ProtocolError('MESSAGE_BAD_ID', 'unexpected message id');
   }
   const size = (current?.size ?? 0) + record.chunk.length;
-  if (size > MAX_MESSAGE_BYTES) throw new ProtocolError('MESSAGE_OVER_LIMIT', 'message exceeds the size limit');
+  if (size > MAX_MESSAGE_BYTES) {
+    wipeReassembly(state);
+    record.chunk.fill(0);
+    throw new ProtocolError('MESSAGE_OVER_LIMIT', 'message exceeds the size limit');
+  }
   const chunks = [...(current?.chunks ?? []), record.chunk];
   if (record.more) return { state: { lastId: state.lastId, current: { id: record.id, chunks, size } }, message: null };
   const joined = new Uint8Array(size);

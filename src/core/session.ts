@@ -27,7 +27,7 @@ import {
   DIAL_RETRY_MAX,
   HANDSHAKE_TIMEOUT,
   KEEPALIVE_INTERVAL,
-  MAX_PENDING_CONNECTIONS,
+  MAX_ACCEPTED_PENDING,
   MAX_UNACKED_MESSAGES,
   PEER_GONE_AFTER,
   RECORD_SIZE,
@@ -41,6 +41,7 @@ import {
   reassemble,
   RecordSplitter,
   textRecords,
+  wipeReassembly,
   type Reassembly,
   type SessionRecord,
   type WireCloseReason,
@@ -155,7 +156,14 @@ interface Rendezvous {
   readonly nextDial: Map<number, number | null>;
   readonly dialDelay: Map<number, number>;
   dialCount: number;
+  /** The most telling failure so far (see {@link failureRank}), reported if the window ends. */
   lastFailure: ErrorCode | null;
+  /**
+   * We sent a COMMIT on a connection that broke before its answer: the peer may have taken it. Until
+   * the window ends we then lose every crossing we would have won, so that the two sides can never
+   * settle on different connections (the peer, if it took the lost one, loses its session with it).
+   */
+  lostCommit: boolean;
 }
 
 interface Active {
@@ -197,6 +205,34 @@ export interface StepResult {
   readonly actions: readonly SessionAction[];
   /** When `step` wants a `tick` at the latest; null only in a terminal state. */
   readonly deadline: number | null;
+}
+
+/**
+ * How telling a failure is, for the report when the window ends: anything that points at keys or
+ * protocol beats a connection that merely broke or timed out, which beats a peer who was not there.
+ */
+function failureRank(code: ErrorCode): number {
+  if (code === 'CONNECTION_LOST') return 0;
+  if (code === 'CONNECTION_EVICTED' || code === 'HANDSHAKE_TIMEOUT' || code === 'RECORD_TRUNCATED') return 1;
+  return 2;
+}
+
+/**
+ * For a driver whose own machinery failed (a bug): zeroes every key the state holds without
+ * stepping, and tells whether a session had been open.
+ */
+export function abortSession(state: SessionState): { hadSession: boolean } {
+  const p = state.phase;
+  const conns = p.kind === 'rendezvous' ? [...p.conns.values()] : p.kind === 'active' ? [p.conn] : [];
+  for (const c of conns) {
+    c.hs?.wipe();
+    c.tx?.wipe();
+    c.rx?.wipe();
+    c.splitter.wipe();
+  }
+  if (p.kind === 'active') wipeReassembly(p.reassembly);
+  const hadSession = p.kind === 'active' || ((p.kind === 'closing' || p.kind === 'closed' || p.kind === 'failed') && p.hadSession);
+  return { hadSession };
 }
 
 export function createSession(config: SessionConfig): SessionState {
@@ -351,6 +387,7 @@ class Machine {
       dialDelay,
       dialCount: 0,
       lastFailure: null,
+      lostCommit: false,
     };
     this.#phase = r;
     this.#act({ type: 'publish' });
@@ -360,11 +397,8 @@ class Machine {
     }
   }
 
+  /** One dial per day at a time, so dials are bounded by the days (at most two). */
   #dial(r: Rendezvous, day: RendezvousDay): void {
-    if (r.conns.size >= MAX_PENDING_CONNECTIONS) {
-      r.nextDial.set(day.day, this.#now + (r.dialDelay.get(day.day) ?? DIAL_RETRY_FIRST));
-      return;
-    }
     r.dialCount += 1;
     const id = `d${r.dialCount}`;
     r.conns.set(id, this.#newConn(id, true, day, 'dialing'));
@@ -427,9 +461,13 @@ class Machine {
   #rejectConn(r: Rendezvous, conn: Conn, code: ErrorCode, closeRecord: WireCloseReason | null): void {
     r.conns.delete(conn.id);
     this.#dropConn(conn, closeRecord);
-    if (code !== 'CONNECTION_LOST') r.lastFailure = code;
+    this.#noteFailure(r, code);
     this.#emit({ type: 'rejected', conn: conn.id, code });
     if (conn.initiator) this.#scheduleRedial(r, conn.day);
+  }
+
+  #noteFailure(r: Rendezvous, code: ErrorCode): void {
+    if (r.lastFailure === null || failureRank(code) >= failureRank(r.lastFailure)) r.lastFailure = code;
   }
 
   #scheduleRedial(r: Rendezvous, day: RendezvousDay): void {
@@ -473,17 +511,28 @@ class Machine {
     const conn = p.conns.get(id);
     if (conn?.stage !== 'dialing') return;
     p.conns.delete(id);
-    p.lastFailure = code;
+    this.#noteFailure(p, code);
     this.#scheduleRedial(p, conn.day);
   }
 
   #onAccepted(id: ConnId, dayNumber: number): void {
     const p = this.#phase;
     const day = this.#config.days.find((d) => d.day === dayNumber);
-    if (p.kind !== 'rendezvous' || day === undefined || p.conns.has(id) || p.conns.size >= MAX_PENDING_CONNECTIONS) {
+    if (p.kind !== 'rendezvous' || day === undefined || p.conns.has(id)) {
       // A committed session rejects every other connection; so does an attempt that is over.
       this.#act({ type: 'close_conn', conn: id });
       return;
+    }
+    const silent = [...p.conns.values()].filter((c) => !c.initiator);
+    if (silent.length >= MAX_ACCEPTED_PENDING) {
+      // Full: make room by dropping the oldest connection still waiting for its first message, so
+      // that idle connections cannot lock the peer out. Connections past it have proved a key.
+      const oldest = silent.find((c) => c.stage === 'await_msg1');
+      if (oldest === undefined) {
+        this.#act({ type: 'close_conn', conn: id });
+        return;
+      }
+      this.#rejectConn(p, oldest, 'CONNECTION_EVICTED', null);
     }
     const conn = this.#newConn(id, false, day, 'await_msg1');
     this.#startHandshake(conn);
@@ -498,6 +547,7 @@ class Machine {
       // The listener hung up on our first message: it could not authenticate us (or we it).
       const code: ErrorCode = conn.initiator && conn.stage === 'await_msg2' ? 'HANDSHAKE_REJECTED'
         : conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : 'CONNECTION_LOST';
+      if (conn.stage === 'commit_sent') p.lostCommit = true;
       this.#rejectConn(p, conn, code, null);
     } else if (p.kind === 'active' && p.conn.id === id) {
       this.#endActive(p, null, 'connection_lost', null);
@@ -618,14 +668,15 @@ class Machine {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('rendezvous record outside rendezvous');
     if (record.type === 'CLOSE') {
-      this.#rejectConn(p, conn, record.reason === 'superseded' || record.reason === 'busy' ? 'CONNECTION_LOST' : 'HANDSHAKE_REJECTED', null);
+      // An explicit refusal: the peer did not and will not take this connection.
+      this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
       return;
     }
     if (conn.stage === 'await_commit' && record.type === 'COMMIT') {
-      const pending = [...p.conns.values()].find((c) => c.stage === 'commit_sent');
+      const pending = p.lostCommit || [...p.conns.values()].some((c) => c.stage === 'commit_sent');
       // Crossing commits: the connection dialed by the smaller static key wins, on both sides.
       const peerIsSmaller = compareBytes(this.#config.peerPublic, this.#config.ownKey.publicKey) < 0;
-      if (pending !== undefined && !peerIsSmaller) {
+      if (pending && !peerIsSmaller) {
         this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
         return;
       }
@@ -707,7 +758,10 @@ class Machine {
     p.nextId += 1;
     p.unacked.add(id);
     p.lastText = this.#now;
-    for (const r of records) this.#writeRecord(p.conn, r);
+    for (const r of records) {
+      this.#writeRecord(p.conn, r);
+      if (r.type === 'TEXT') r.chunk.fill(0); // our encoded text, once sealed
+    }
     this.#emit({ type: 'sent', id });
   }
 
@@ -722,7 +776,7 @@ class Machine {
         this.#terminate('quit', null, false);
         return;
       case 'rendezvous':
-        this.#dropAll(p);
+        this.#dropAll(p, 'quit');
         this.#terminate('quit', null, false);
         return;
       case 'active':
@@ -752,12 +806,16 @@ class Machine {
       case 'rendezvous': {
         if (now >= p.windowEnd) {
           const failure = p.lastFailure;
-          this.#dropAll(p);
+          // Not `quit`: a peer that took our COMMIT whose ACK is still on its way must not see a
+          // normal end of a session we never had.
+          this.#dropAll(p, 'error');
           this.#terminate('window_expired', failure, false);
           return;
         }
         for (const conn of [...p.conns.values()]) {
-          if (now >= conn.deadline) this.#rejectConn(p, conn, 'HANDSHAKE_TIMEOUT', conn.tx !== null ? 'error' : null);
+          if (now < conn.deadline) continue;
+          if (conn.stage === 'commit_sent') p.lostCommit = true;
+          this.#rejectConn(p, conn, 'HANDSHAKE_TIMEOUT', conn.tx !== null ? 'error' : null);
         }
         for (const d of this.#config.days) {
           const at = p.nextDial.get(d.day);
@@ -782,8 +840,9 @@ class Machine {
 
   // --- endings -------------------------------------------------------------------------------
 
-  #dropAll(r: Rendezvous): void {
-    for (const c of r.conns.values()) this.#dropConn(c, c.tx !== null ? 'quit' : null);
+  /** Drops every rendezvous connection, telling those with keys why (`quit` or `error`). */
+  #dropAll(r: Rendezvous, wire: WireCloseReason): void {
+    for (const c of r.conns.values()) this.#dropConn(c, c.tx !== null ? wire : null);
     r.conns.clear();
   }
 
@@ -794,6 +853,7 @@ class Machine {
   #endActive(a: Active, wire: WireCloseReason | null, reason: CloseReason, code: ErrorCode | null): void {
     this.#dropConn(a.conn, wire);
     a.unacked.clear();
+    wipeReassembly(a.reassembly);
     a.reassembly = EMPTY_REASSEMBLY;
     this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason, code, hadSession: true };
   }
@@ -805,7 +865,7 @@ class Machine {
       case 'failed':
         return;
       case 'rendezvous':
-        this.#dropAll(p);
+        this.#dropAll(p, 'error');
         break;
       case 'active':
         this.#dropConn(p.conn, 'error');
@@ -822,7 +882,7 @@ class Machine {
   #terminate(reason: CloseReason, code: ErrorCode | null, hadSession: boolean): void {
     const p = this.#phase;
     if (p.kind === 'closed' || p.kind === 'failed') return;
-    if (p.kind === 'rendezvous') this.#dropAll(p);
+    if (p.kind === 'rendezvous') this.#dropAll(p, 'error');
     if (p.kind === 'active') this.#dropConn(p.conn, null);
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
     if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });

@@ -54,8 +54,10 @@ interface Delivery {
   readonly input: SessionInput;
 }
 
-interface Link {
+export interface Link {
   readonly id: number;
+  /** Cut: nothing more is carried. */
+  dead: boolean;
   /** Connection id on each side. */
   readonly ends: Record<'A' | 'B', ConnId>;
   /** Pending deliveries per direction, in order. */
@@ -167,7 +169,7 @@ export class Sim {
         this.#acceptCount[other] += 1;
         const accepted = `a${this.#acceptCount[other]}`;
         this.#linkCount += 1;
-        const link: Link = { id: this.#linkCount, ends: { [name]: action.conn, [other]: accepted } as Record<'A' | 'B', ConnId>, toA: [], toB: [] };
+        const link: Link = { id: this.#linkCount, dead: false, ends: { [name]: action.conn, [other]: accepted } as Record<'A' | 'B', ConnId>, toA: [], toB: [] };
         this.links.push(link);
         // The dialer learns of the connection and the listener accepts it, in either order.
         this.local.push({ to: name, input: { type: 'dial_ok', conn: action.conn } });
@@ -176,7 +178,7 @@ export class Sim {
       }
       case 'write': {
         const link = this.#linkOf(name, action.conn);
-        if (link === undefined) return;
+        if (link === undefined || link.dead) return;
         const other = this.other(name);
         this.#queue(link, other).push({ to: other, input: { type: 'data', conn: link.ends[other], bytes: action.bytes } });
         return;
@@ -184,6 +186,11 @@ export class Sim {
       case 'close_conn': {
         const link = this.#linkOf(name, action.conn);
         if (link === undefined) return;
+        if (link.dead) {
+          this.local.push({ to: name, input: { type: 'conn_closed', conn: action.conn } });
+          return;
+        }
+        link.dead = true;
         const other = this.other(name);
         this.#queue(link, other).push({ to: other, input: { type: 'conn_closed', conn: link.ends[other] } });
         this.local.push({ to: name, input: { type: 'conn_closed', conn: action.conn } });
@@ -199,6 +206,27 @@ export class Sim {
       case 'wipe':
         return;
     }
+  }
+
+  /**
+   * Cuts a link as seen from `at`: that end learns at once (bytes in flight to it are lost), while
+   * bytes already sent by it still reach the other end, which learns of the cut after them.
+   */
+  cut(link: Link, at: 'A' | 'B'): void {
+    if (link.dead) return;
+    link.dead = true;
+    this.#queue(link, at).length = 0;
+    const other = this.other(at);
+    this.#queue(link, other).push({ to: other, input: { type: 'conn_closed', conn: link.ends[other] } });
+    this.feed(at, { type: 'conn_closed', conn: link.ends[at] });
+  }
+
+  /** Delivers the next item travelling on `link` towards `to`; false if there is none. */
+  deliverOn(link: Link, to: 'A' | 'B'): boolean {
+    const d = this.#queue(link, to).shift();
+    if (d === undefined) return false;
+    this.feed(d.to, d.input);
+    return true;
   }
 
   #linkOf(name: 'A' | 'B', conn: ConnId): Link | undefined {
@@ -280,18 +308,21 @@ export class Sim {
 
   /** Delivers local items first, then one item per connection direction per round: lockstep. */
   lockstep(maxRounds = 1000): void {
-    for (let round = 0; round < maxRounds; round++) {
-      while (this.local.length > 0) {
-        const d = this.local.shift()!;
-        this.feed(d.to, d.input);
-      }
-      const heads = this.links.flatMap((l) => [l.toA, l.toB]).filter((q) => q.length > 0);
-      if (heads.length === 0) return;
-      for (const q of heads) {
-        const d = q.shift();
-        if (d !== undefined) this.feed(d.to, d.input);
-      }
+    for (let round = 0; round < maxRounds; round++) if (!this.lockstepRound()) return;
+  }
+
+  /** One round of {@link lockstep}; false when nothing was pending. */
+  lockstepRound(): boolean {
+    while (this.local.length > 0) {
+      const d = this.local.shift()!;
+      this.feed(d.to, d.input);
     }
+    const heads = this.links.flatMap((l) => [l.toA, l.toB]).filter((q) => q.length > 0);
+    for (const q of heads) {
+      const d = q.shift();
+      if (d !== undefined) this.feed(d.to, d.input);
+    }
+    return heads.length > 0 || this.local.length > 0;
   }
 
   /** Delivers pending items until nothing is pending (no clock movement). */

@@ -31,7 +31,7 @@ const arbRecord: fc.Arbitrary<SessionRecord> = fc.oneof(
     id: fc.integer({ min: 1, max: 0xffff_ffff }),
     more: fc.boolean(),
     chunk: fc.uint8Array({ minLength: 1, maxLength: TEXT_CHUNK_BYTES }),
-  }).map((r): SessionRecord => ({ type: 'TEXT', ...r })),
+  }).map((r): SessionRecord => ({ type: 'TEXT', ...r, more: r.more && r.chunk.length === TEXT_CHUNK_BYTES })),
 );
 
 /** A connected pair of transport cipher states, as after a real handshake. */
@@ -150,6 +150,7 @@ test('rejections: size, type, flags, length, padding, bodies', () => {
   assert.throws(() => decodeRecord(plaintext(4, 0, [0, 0, 1])), { code: 'RECORD_BAD_BODY' }); // short ACK
   assert.throws(() => decodeRecord(plaintext(7, 0, [200])), { code: 'RECORD_BAD_BODY' }); // unknown CLOSE reason
   assert.throws(() => decodeRecord(plaintext(3, 0, [0, 0, 0, 1])), { code: 'RECORD_BAD_BODY' }); // TEXT without text
+  assert.throws(() => decodeRecord(plaintext(3, 1, [0, 0, 0, 1, 65])), { code: 'RECORD_BAD_BODY' }); // MORE on a short part
 });
 
 test('reassembly rejections: ids, size limit, UTF-8', () => {

@@ -157,40 +157,61 @@ test('random interleavings: both agree on one session, messages arrive in order,
   );
 });
 
-test('random interleavings with connections cut and clock jumps: both end, by a deadline if need be, never on different sessions', () => {
+test('random interleavings with connections cut (seen by one end first) and clock jumps: both end, never on two sessions', () => {
   fc.assert(
     fc.property(
       fc.array(fc.nat(), { minLength: 1, maxLength: 300 }),
-      fc.array(fc.record({ at: fc.nat({ max: 60 }), cut: fc.boolean(), jump: fc.integer({ min: 0, max: 60_000 }) }), { maxLength: 20 }),
+      fc.array(fc.record({ at: fc.nat({ max: 60 }), cut: fc.constantFrom<'A' | 'B' | null>('A', 'B', null), jump: fc.integer({ min: 0, max: 60_000 }) }), { maxLength: 20 }),
       (picks, chaos) => {
         let i = 0;
         const sim = new Sim(...specs(20_000), `chaos-${picks.length}`, (n) => (picks[i++ % picks.length] ?? 0) % n);
         startBoth(sim);
         for (let stepNo = 0; stepNo < 2000 && !(sim.peers.A.terminal && sim.peers.B.terminal); stepNo++) {
-          const c = chaos.find((x) => x.at === stepNo);
-          if (c?.cut === true) {
-            // Cut a random live link: both ends learn their connection closed.
-            const link = sim.links[(picks[stepNo % picks.length] ?? 0) % Math.max(1, sim.links.length)];
-            if (link !== undefined) {
-              link.toA.push({ to: 'A', input: { type: 'conn_closed', conn: link.ends.A } });
-              link.toB.push({ to: 'B', input: { type: 'conn_closed', conn: link.ends.B } });
-            }
+          for (const c of chaos.filter((x) => x.at === stepNo)) {
+            const live = sim.links.filter((l) => !l.dead);
+            const link = live[(picks[stepNo % picks.length] ?? 0) % Math.max(1, live.length)];
+            if (c.cut !== null && link !== undefined) sim.cut(link, c.cut);
+            if (c.jump > 0) sim.advance(sim.now + c.jump);
           }
-          if (c !== undefined && c.jump > 0) sim.advance(sim.now + c.jump);
           if (!sim.deliverOne()) break;
         }
         sim.feed('A', { type: 'quit' });
         sim.runToEnd();
         const { A, B } = sim.peers;
         assert.ok(A.terminal && B.terminal, `both ended (A ${A.phase}, B ${B.phase})`);
-        const tagA = A.activeTag();
-        const tagB = B.activeTag();
-        if (tagA !== null && tagB !== null) assert.equal(tagA, tagB);
+        const tagsA = A.events.flatMap((e) => (e.type === 'active' ? [e.tag] : []));
+        const tagsB = B.events.flatMap((e) => (e.type === 'active' ? [e.tag] : []));
+        assert.ok(tagsA.length <= 1 && tagsB.length <= 1);
+        if (tagsA.length === 1 && tagsB.length === 1) assert.equal(tagsA[0], tagsB[0]);
         assert.deepEqual(sim.violations, []);
       },
     ),
-    { numRuns: 150 },
+    { numRuns: 300 },
   );
+});
+
+test('crossing commits, then the winning connection breaks at the smaller side after its COMMIT left: never two sessions', () => {
+  const sim = new Sim(...specs(30_000), 'lost-commit');
+  startBoth(sim);
+  const torReady = sim.local.splice(0);
+  for (const d of torReady) sim.peers[d.to].published = true;
+  for (const d of torReady) sim.feed(d.to, d.input);
+  const smallerName = compareBytes(alice.publicKey, bob.publicKey) < 0 ? 'A' : 'B';
+  const stages = (name: 'A' | 'B') => [...((sim.peers[name].state.phase as unknown as { conns?: Map<string, { stage: string; initiator: boolean }> }).conns?.values() ?? [])];
+  // Run until both have a COMMIT on the wire.
+  for (let r = 0; r < 20 && !(['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')); r++) sim.lockstepRound();
+  assert.ok((['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')), 'both committed');
+  const dialedBySmaller = sim.links.find((l) => l.ends[smallerName].startsWith('d'))!;
+  sim.cut(dialedBySmaller, smallerName);
+  // The smaller side's COMMIT, already on the wire, reaches the other side before anything else.
+  assert.ok(sim.deliverOn(dialedBySmaller, smallerName === 'A' ? 'B' : 'A'));
+  sim.runToEnd();
+  const { A, B } = sim.peers;
+  const tagA = A.activeTag();
+  const tagB = B.activeTag();
+  assert.ok(!(tagA !== null && tagB !== null && tagA !== tagB), 'not active on two different connections');
+  assert.ok(A.terminal && B.terminal);
+  assert.deepEqual(sim.violations, []);
 });
 
 test('only one peer shows up: the attempt ends at the window with window_expired', () => {
@@ -340,7 +361,11 @@ test('a connection that says nothing is dropped at the handshake deadline', () =
 
 test('an accepted connection for an unknown day, or once a session is active, is closed at once', () => {
   const sim = new Sim(...specs());
-  startBoth(sim);
+  sim.feed('A', { type: 'start' });
+  sim.settle();
+  sim.feed('A', { type: 'accepted', conn: 'otherday', day: DAY + 5 });
+  assert.ok(sim.peers.A.actions.some((a) => a.type === 'close_conn' && a.conn === 'otherday'));
+  sim.feed('B', { type: 'start' });
   sim.settle();
   sim.feed('A', { type: 'accepted', conn: 'late', day: DAY });
   assert.ok(sim.peers.A.actions.some((a) => a.type === 'close_conn' && a.conn === 'late'));
