@@ -1,13 +1,15 @@
 /**
  * The session driver: binds the pure session machine to sockets, one timer and a transport. It owns
  * no protocol logic: it feeds bytes, connection events and the time into `step` and performs the
- * actions that come back. Everything it starts (sockets, the timer, the transport) it also ends.
+ * actions that come back. Everything it starts (sockets, the timer, the transport) it also ends, and
+ * `done` resolves only once all of it has ended.
  */
 import type { Duplex } from 'node:stream';
-import { randomBytes } from 'node:crypto';
-import { InternalError, isEntrechatError, type ErrorCode } from '../core/errors.ts';
+import { randomFillSync } from 'node:crypto';
+import { InternalError, isEntrechatError, UsageError, type ErrorCode } from '../core/errors.ts';
 import { CLOSE_GRACE } from '../core/limits.ts';
 import {
+  abortSession,
   createSession,
   isTerminal,
   step,
@@ -26,12 +28,25 @@ export interface DriverOptions {
   readonly config: Omit<SessionConfig, 'random'>;
   readonly transport: Transport;
   readonly onEvent: (event: SessionEvent) => void;
-  /** Clock, injectable for tests. */
+  /** Monotonic milliseconds, injectable for tests: deadlines must not jump with the wall clock. */
   readonly now?: () => number;
 }
 
 function codeOf(e: unknown): ErrorCode {
   return isEntrechatError(e) ? e.code : 'INTERNAL';
+}
+
+/** Calls `fn`, turning a synchronous throw into a rejection. */
+function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new InternalError('transport threw a non-error'));
+  }
+}
+
+export function monotonicNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 export class SessionDriver {
@@ -42,19 +57,27 @@ export class SessionDriver {
   readonly #sockets = new Map<ConnId, Duplex>();
   /** Dials whose connection must be closed as soon as it arrives. */
   readonly #abandoned = new Set<ConnId>();
-  readonly #teardown: Promise<void>[] = [];
+  /** Everything teardown waits for: transport stops, and sockets finishing their close. */
+  readonly #teardown: Promise<unknown>[] = [];
+  /** The transport's start and publish, so that stopping waits for them (no listener after the end). */
+  #starting: Promise<unknown> = Promise.resolve();
+  #publishing: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #accepted = 0;
   #busy = false;
   readonly #queue: SessionInput[] = [];
+  /** Events waiting for dispatch, in order; drained by the outermost dispatch only. */
+  readonly #events: SessionEvent[] = [];
+  #dispatching = false;
   readonly #done: Promise<ClosedEvent>;
   #resolveDone!: (event: ClosedEvent) => void;
+  #finished = false;
 
   constructor(options: DriverOptions) {
-    this.#state = createSession({ ...options.config, random: (n) => new Uint8Array(randomBytes(n)) });
+    this.#state = createSession({ ...options.config, random: (n) => randomFillSync(new Uint8Array(n)) });
     this.#transport = options.transport;
     this.#onEvent = options.onEvent;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -73,14 +96,28 @@ export class SessionDriver {
    * @throws UsageError SESSION_NOT_ACTIVE, MESSAGE_EMPTY, MESSAGE_TOO_LONG, TOO_MANY_UNACKED */
   send(text: string): number {
     if (this.#busy) throw new InternalError('send() called while the driver is stepping');
-    const result = step(this.#state, { type: 'send', text }, this.#now());
+    if (this.#finished) throw new UsageError('SESSION_NOT_ACTIVE', 'the session is over');
+    let result;
+    try {
+      // User errors throw here, before the state changes; anything else is a bug, handled as one.
+      result = step(this.#state, { type: 'send', text }, this.#now());
+    } catch (e) {
+      if (isEntrechatError(e) && e.fault === 'user') throw e;
+      this.#emergency(codeOf(e));
+      this.#feed(null);
+      throw e;
+    }
     this.#state = result.state;
     let id = 0;
     for (const a of result.actions) if (a.type === 'emit' && a.event.type === 'sent') id = a.event.id;
-    const events: SessionEvent[] = [];
-    this.#perform(result.actions, events);
-    this.#schedule(result.deadline);
-    this.#dispatch(events);
+    this.#busy = true;
+    try {
+      this.#perform(result.actions);
+      this.#schedule(result.deadline);
+    } finally {
+      this.#busy = false;
+    }
+    this.#feed(null);
     return id;
   }
 
@@ -88,50 +125,58 @@ export class SessionDriver {
     this.#feed({ type: 'quit' });
   }
 
-  #feed(input: SessionInput): void {
-    this.#queue.push(input);
+  /** Steps the machine through every queued input, then dispatches the events (`null`: just drain). */
+  #feed(input: SessionInput | null): void {
+    if (input !== null) this.#queue.push(input);
     if (this.#busy) return;
     this.#busy = true;
-    // Events are dispatched only after every write of this round is performed, so that a UI which
-    // sends from an event callback cannot put a record on the wire before one sealed earlier.
-    const events: SessionEvent[] = [];
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-        if (isTerminal(this.#state)) continue;
-        let result;
+        // After the end (or an emergency), inputs have nowhere to go.
+        if (this.#finished || isTerminal(this.#state)) continue;
         try {
-          result = step(this.#state, next, this.#now());
+          const result = step(this.#state, next, this.#now());
+          this.#state = result.state;
+          this.#perform(result.actions);
+          this.#schedule(result.deadline);
         } catch (e) {
-          // Only a bug gets here (peer bytes never make `step` throw): tear everything down.
+          // Peer bytes never make `step` throw, and actions do not throw: only a bug gets here.
           this.#queue.length = 0;
-          this.#emergency(codeOf(e), events);
+          this.#emergency(codeOf(e));
           break;
         }
-        this.#state = result.state;
-        this.#perform(result.actions, events);
-        this.#schedule(result.deadline);
       }
     } finally {
       this.#busy = false;
     }
-    this.#dispatch(events);
+    this.#dispatch();
   }
 
-  #dispatch(events: readonly SessionEvent[]): void {
-    for (const event of events) {
-      try {
-        this.#onEvent(event);
-      } catch {
-        // A UI callback that throws must not stop the session machinery; the closing event still
-        // reaches `done`.
+  /**
+   * Events go out only after every write of the round was performed, so that a UI which sends from an
+   * event callback cannot put a record on the wire before one sealed earlier; and in order, even when
+   * a callback causes more events (they queue behind the rest).
+   */
+  #dispatch(): void {
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    try {
+      for (let event = this.#events.shift(); event !== undefined; event = this.#events.shift()) {
+        try {
+          this.#onEvent(event);
+        } catch {
+          // A UI callback that throws must not stop the session machinery; `done` still resolves.
+        }
       }
+    } finally {
+      this.#dispatching = false;
     }
   }
 
   #schedule(deadline: number | null): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (deadline === null) return;
+    if (deadline === null || this.#finished) return;
     const delay = Math.max(0, deadline - this.#now());
     this.#timer = setTimeout(() => {
       this.#timer = null;
@@ -139,26 +184,26 @@ export class SessionDriver {
     }, delay);
   }
 
-  #perform(actions: readonly SessionAction[], events: SessionEvent[]): void {
+  #perform(actions: readonly SessionAction[]): void {
     for (const action of actions) {
       switch (action.type) {
         case 'start_tor':
-          this.#transport.start((p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); }).then(
+          this.#starting = attempt(() => this.#transport.start((p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); })).then(
             () => { this.#feed({ type: 'tor_ready' }); },
             (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
           );
           break;
         case 'publish':
-          this.#transport.publish((socket, day) => { this.#onAccept(socket, day); }).then(
+          this.#publishing = attempt(() => this.#transport.publish((socket, day) => { this.#onAccept(socket, day); })).then(
             () => { this.#feed({ type: 'published' }); },
             (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
           );
           break;
         case 'dial': {
           const conn = action.conn;
-          this.#transport.dial(action.day).then(
+          void attempt(() => this.#transport.dial(action.day)).then(
             (socket) => {
-              if (this.#abandoned.delete(conn) || isTerminal(this.#state)) {
+              if (this.#abandoned.delete(conn) || this.#finished) {
                 socket.destroy();
                 return;
               }
@@ -175,40 +220,59 @@ export class SessionDriver {
         case 'write':
           this.#sockets.get(action.conn)?.write(action.bytes);
           break;
-        case 'close_conn': {
-          const socket = this.#sockets.get(action.conn);
-          if (socket === undefined) {
-            this.#abandoned.add(action.conn);
-            break;
-          }
-          this.#sockets.delete(action.conn);
-          socket.end();
-          // A peer that never finishes the close does not hold the socket open.
-          const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE);
-          socket.once('close', () => {
-            clearTimeout(timer);
-            this.#feed({ type: 'conn_closed', conn: action.conn });
-          });
+        case 'close_conn':
+          this.#closeConn(action.conn);
           break;
-        }
         case 'unpublish':
-          this.#teardown.push(this.#transport.unpublish().catch(() => undefined));
+          // After a publish still under way, so that no listener outlives the attempt.
+          this.#teardown.push(this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined));
           break;
         case 'stop_tor':
-          this.#teardown.push(this.#transport.stop());
+          this.#teardown.push(this.#starting.then(() => attempt(() => this.#transport.stop())).catch(() => undefined));
           break;
         case 'wipe':
-          this.#transport.wipe();
+          this.#wipeTransport();
           break;
         case 'emit':
+          this.#events.push(action.event);
           if (action.event.type === 'closed') this.#finish(action.event);
-          events.push(action.event);
           break;
       }
     }
   }
 
+  #closeConn(conn: ConnId): void {
+    const socket = this.#sockets.get(conn);
+    if (socket === undefined) {
+      this.#abandoned.add(conn);
+      return;
+    }
+    this.#sockets.delete(conn);
+    // Let what was written (a CLOSE record) leave; a peer that never finishes the close does not hold
+    // the socket open past CLOSE_GRACE.
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+        this.#feed({ type: 'conn_closed', conn });
+      });
+    });
+    this.#teardown.push(closed);
+    socket.end();
+  }
+
+  #wipeTransport(): void {
+    try {
+      this.#transport.wipe();
+    } catch {
+      // Wiping is best effort and must not stop the teardown.
+    }
+  }
+
   #finish(closed: ClosedEvent): void {
+    if (this.#finished) return;
+    this.#finished = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     for (const socket of this.#sockets.values()) socket.destroy();
@@ -216,18 +280,21 @@ export class SessionDriver {
     void Promise.allSettled(this.#teardown).then(() => { this.#resolveDone(closed); });
   }
 
-  /** Teardown when the machine itself failed: everything the driver holds is ended directly. */
-  #emergency(code: ErrorCode, events: SessionEvent[]): void {
-    this.#teardown.push(this.#transport.unpublish().catch(() => undefined), this.#transport.stop());
-    this.#transport.wipe();
-    this.#state = { ...this.#state, phase: { kind: 'failed', code, hadSession: false } };
-    const closed: ClosedEvent = { type: 'closed', reason: 'error', code, hadSession: false };
+  /** Teardown when the driver itself failed (a bug): every key wiped, everything ended directly. */
+  #emergency(code: ErrorCode): void {
+    const { hadSession } = abortSession(this.#state);
+    this.#teardown.push(
+      this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined),
+      this.#starting.then(() => attempt(() => this.#transport.stop())).catch(() => undefined),
+    );
+    this.#wipeTransport();
+    const closed: ClosedEvent = { type: 'closed', reason: 'error', code, hadSession };
+    this.#events.push(closed);
     this.#finish(closed);
-    events.push(closed);
   }
 
   #onAccept(socket: Duplex, day: number): void {
-    if (isTerminal(this.#state)) {
+    if (this.#finished) {
       socket.destroy();
       return;
     }

@@ -2,7 +2,7 @@
  * Plain TCP on the loopback interface: no Tor, no anonymity, for tests and development only. The
  * listener and the dialled port must both be on 127.0.0.0/8; nothing else is ever contacted.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProtocolError, UsageError } from '../core/errors.ts';
 import type { Transport } from './transport.ts';
@@ -27,7 +27,6 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('BAD_ADDRESS', 'port out of range');
   }
   let server: Server | null = null;
-  const accepted = new Set<Socket>();
 
   return {
     async start() {
@@ -36,12 +35,12 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
     publish(onConnection) {
       return new Promise((resolve, reject) => {
         const s = createServer({ allowHalfOpen: false }, (socket) => {
-          accepted.add(socket);
-          socket.once('close', () => accepted.delete(socket));
           onConnection(socket, options.day);
         });
-        s.once('error', (cause) => {
-          reject(new UsageError('BAD_ADDRESS', 'cannot listen on the loopback port', { cause }));
+        // Before listening, an error is a failure to publish; afterwards (rare: accept failures) the
+        // server has nothing to report to, and the attempt goes on with its window.
+        s.on('error', (cause) => {
+          if (server === null) reject(new UsageError('BAD_ADDRESS', 'cannot listen on the loopback port', { cause }));
         });
         s.listen(options.listenPort, host, () => {
           server = s;
@@ -63,9 +62,9 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
       });
     },
     unpublish() {
+      // Only the listener: accepted sockets belong to the driver, which ends them (after a CLOSE).
       const s = server;
       server = null;
-      for (const socket of accepted) socket.destroy();
       if (s === null) return Promise.resolve();
       return new Promise((resolve) => s.close(() => { resolve(); }));
     },

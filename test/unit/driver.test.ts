@@ -1,0 +1,128 @@
+/** The session driver, in process: fake transports for the races, two real drivers over loopback TCP. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../../src/core/errors.ts';
+import { IDLE_DEFAULT, MAX_SESSION_DEFAULT } from '../../src/core/limits.ts';
+import type { SessionEvent } from '../../src/core/session.ts';
+import { x25519FromSecret } from '../../src/core/x25519.ts';
+import { SessionDriver } from '../../src/net/driver.ts';
+import { createLoopbackTransport } from '../../src/net/loopback.ts';
+import type { Transport } from '../../src/net/transport.ts';
+import { freePort } from '../helpers/cli.ts';
+import { DAY, keyPair, ONION_A, ONION_B } from '../helpers/sim.ts';
+
+const alice = keyPair('alice');
+const bob = keyPair('bob');
+const limits = { idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT };
+
+function config(me: typeof alice, peer: typeof bob, ownOnion: string, peerOnion: string, window = 20_000) {
+  return { ownKey: x25519FromSecret(me.secret), peerPublic: peer.publicKey, days: [{ day: DAY, ownOnion, peerOnion }], window, limits };
+}
+
+/** A transport whose calls are recorded and whose publish completes when the test says so. */
+function fakeTransport(overrides: Partial<Transport> = {}) {
+  const log: string[] = [];
+  let releasePublish: () => void = () => undefined;
+  let listening = false;
+  const transport: Transport = {
+    start: () => { log.push('start'); return Promise.resolve(); },
+    publish: () => new Promise<void>((resolve) => {
+      log.push('publish');
+      releasePublish = () => { listening = true; log.push('listening'); resolve(); };
+    }),
+    dial: () => Promise.reject(new ProtocolError('CONNECTION_LOST', 'nobody there')),
+    unpublish: () => { listening = false; log.push('unpublish'); return Promise.resolve(); },
+    stop: () => { log.push('stop'); return Promise.resolve(); },
+    wipe: () => { log.push('wipe'); },
+    ...overrides,
+  };
+  return { transport, log, release: () => { releasePublish(); }, listening: () => listening };
+}
+
+test('quitting while publishing is under way: the listener is taken down after it comes up', async () => {
+  const fake = fakeTransport();
+  const events: SessionEvent[] = [];
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: fake.transport, onEvent: (e) => events.push(e) });
+  d.start();
+  await new Promise((r) => setImmediate(r));
+  assert.ok(fake.log.includes('publish'));
+  d.quit();
+  let resolved = false;
+  const done = d.done.then((c) => { resolved = true; return c; });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(resolved, false, 'done waits for the publish under way');
+  fake.release();
+  const closed = await done;
+  assert.equal(closed.reason, 'quit');
+  assert.equal(fake.listening(), false, 'no listener outlives the attempt');
+  assert.ok(fake.log.indexOf('unpublish') > fake.log.indexOf('listening'));
+  assert.ok(fake.log.includes('stop') && fake.log.includes('wipe'));
+  assert.equal(events.at(-1)?.type, 'closed');
+});
+
+test('a transport that throws synchronously fails the attempt with its code, never the process', async () => {
+  const fake = fakeTransport({
+    publish: () => { throw new ProtocolError('CONNECTION_LOST', 'boom'); },
+    dial: () => { throw new Error('not even an EntrechatError'); },
+    wipe: () => { throw new Error('wipe failed'); },
+  });
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: fake.transport, onEvent: () => undefined });
+  d.start();
+  const closed = await d.done;
+  assert.equal(closed.reason, 'error');
+  assert.equal(closed.code, 'CONNECTION_LOST');
+});
+
+test('sending outside a session throws SESSION_NOT_ACTIVE, also after the end', async () => {
+  const fake = fakeTransport();
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: fake.transport, onEvent: () => undefined });
+  d.start();
+  assert.throws(() => d.send('early'), { code: 'SESSION_NOT_ACTIVE' });
+  d.quit();
+  fake.release();
+  await d.done;
+  assert.throws(() => d.send('late'), { code: 'SESSION_NOT_ACTIVE' });
+});
+
+/** Two real drivers over loopback TCP in this process. */
+async function pair(onA: (e: SessionEvent, a: SessionDriver) => void, onB: (e: SessionEvent, b: SessionDriver) => void) {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const eventsA: SessionEvent[] = [];
+  const eventsB: SessionEvent[] = [];
+  const a: SessionDriver = new SessionDriver({
+    config: config(alice, bob, ONION_A, ONION_B),
+    transport: createLoopbackTransport({ listenPort: pa, peerPort: pb, day: DAY }),
+    onEvent: (e) => { eventsA.push(e); onA(e, a); },
+  });
+  const b: SessionDriver = new SessionDriver({
+    config: config(bob, alice, ONION_B, ONION_A),
+    transport: createLoopbackTransport({ listenPort: pb, peerPort: pa, day: DAY }),
+    onEvent: (e) => { eventsB.push(e); onB(e, b); },
+  });
+  a.start();
+  b.start();
+  return { a, b, eventsA, eventsB };
+}
+
+test('a UI that answers and quits from its event callbacks: records stay in order, closed comes last', async () => {
+  const texts = ['one', 'two', 'three', 'x'.repeat(3000)];
+  const { a, b, eventsA, eventsB } = await pair(
+    (e, self) => {
+      if (e.type === 'active') for (const t of texts) self.send(t);
+    },
+    (e, self) => {
+      // An echo bot: answers each message from inside the callback, quits after the last delivery.
+      if (e.type === 'message') self.send(`echo ${e.text}`);
+      if (e.type === 'delivered' && e.id === texts.length) self.quit();
+    },
+  );
+  const [ca, cb] = await Promise.all([a.done, b.done]);
+  assert.equal(cb.reason, 'quit');
+  assert.equal(ca.reason, 'peer_quit');
+  assert.deepEqual(eventsA.flatMap((e) => (e.type === 'message' ? [e.text] : [])), texts.map((t) => `echo ${t}`));
+  for (const events of [eventsA, eventsB]) {
+    assert.equal(events.at(-1)?.type, 'closed', 'closed is the last event');
+    assert.equal(events.filter((e) => e.type === 'closed').length, 1);
+    assert.ok(!events.some((e) => e.type === 'rejected' && e.code === 'DECRYPT_FAILED'), 'no record out of order');
+  }
+});
