@@ -2,7 +2,7 @@
  * Identity and contacts: the commands that touch only the local store. None of them opens a socket,
  * starts a timer or runs Tor (tested with strace).
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { equalBytes, wipe } from '../core/bytes.ts';
 import { decodeContactCode, encodeContactCode } from '../core/codes.ts';
 import { UsageError } from '../core/errors.ts';
@@ -30,7 +30,7 @@ export interface ContactView {
 /** Creates a new identity; refuses to overwrite one. Returns the contact code to share.
  * @throws StoreError STORE_EXISTS */
 export async function initIdentity(home: string, auth: StoreAuth, options?: StoreWriteOptions): Promise<string> {
-  const secret = new Uint8Array(randomBytes(32));
+  const secret = randomFillSync(new Uint8Array(32));
   const identity = identityFromSecret(secret);
   wipe(secret);
   try {

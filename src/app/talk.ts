@@ -42,6 +42,8 @@ export interface TalkOptions {
   readonly idle?: number;
   readonly maxSession?: number;
   readonly onEvent: (event: TalkEvent) => void;
+  /** One clock for the day and the deadlines, for tests; by default the wall clock gives the day and a
+   * monotonic clock the deadlines. */
   readonly now?: () => number;
 }
 
@@ -71,28 +73,34 @@ function transportFor(route: Route, plan: RendezvousPlan): Transport {
 
 /** Starts a session attempt at once. */
 export function talk(options: TalkOptions): TalkHandle {
-  const now = options.now ?? Date.now;
   const window = bounded('window', options.window, RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX);
   const idle = bounded('idle limit', options.idle, IDLE_DEFAULT, IDLE_MIN, IDLE_MAX);
   const maxSession = bounded('session limit', options.maxSession, MAX_SESSION_DEFAULT, MAX_SESSION_MIN, MAX_SESSION_MAX);
+  // The UTC day comes from the wall clock; the session's deadlines from the driver's monotonic one.
   const plan = rendezvousPlan({
     own: options.identity.key,
     ownPublic: options.identity.publicKey,
     peerPublic: options.peerPublic,
-    nowMs: now(),
+    nowMs: (options.now ?? Date.now)(),
   });
-  // Loopback serves a single day: it has one port, not one onion per day.
-  const days = plan.days.slice(0, 1).map((d) => ({
-    day: d.day,
-    ownOnion: d.ownOnion.address,
-    peerOnion: d.peerOnion.address,
-  }));
-  const driver = new SessionDriver({
-    config: { ownKey: options.identity.key, peerPublic: options.peerPublic, days, window, limits: { idle, maxSession } },
-    transport: transportFor(options.route, plan),
-    onEvent: options.onEvent,
-    now,
-  });
+  let driver: SessionDriver;
+  try {
+    // Loopback serves a single day: it has one port, not one onion per day.
+    const days = plan.days.slice(0, 1).map((d) => ({
+      day: d.day,
+      ownOnion: d.ownOnion.address,
+      peerOnion: d.peerOnion.address,
+    }));
+    driver = new SessionDriver({
+      config: { ownKey: options.identity.key, peerPublic: options.peerPublic, days, window, limits: { idle, maxSession } },
+      transport: transportFor(options.route, plan),
+      onEvent: options.onEvent,
+      ...(options.now !== undefined ? { now: options.now } : {}),
+    });
+  } catch (e) {
+    wipePlan(plan);
+    throw e;
+  }
   driver.start();
   return {
     send: (text) => driver.send(text),

@@ -219,8 +219,9 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
             try {
               unacked.add(session.send(line));
             } catch (e) {
-              if (!isEntrechatError(e) || e.fault !== 'user') throw e;
-              io.out(JSON.stringify({ event: 'error', code: e.code }));
+              // A refused line (too long, empty, session over) is reported and the session goes on;
+              // anything else has already ended the session.
+              io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
             }
           });
           lines.on('close', () => {

@@ -18,13 +18,18 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+/** Children of `run` still running: a Fixture's cleanup ends them if a test gave up on them. */
+const running = new Set<ChildProcessWithoutNullStreams>();
+
 /** Runs one command to completion. */
 export function run(home: string, args: string[], input?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
-      env: { ...process.env, ENTRECHAT_HOME: home },
+      env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    running.add(child);
+    child.on('close', () => running.delete(child));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -121,7 +126,7 @@ export class Fixture {
 
   talk(home: string, args: string[]): TalkProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'talk', ...args, '--json'], {
-      env: { ...process.env, ENTRECHAT_HOME: home },
+      env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const p = new TalkProcess(child);
@@ -133,7 +138,11 @@ export class Fixture {
     for (const p of this.#procs) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     }
-    await Promise.all(this.#procs.map((p) => p.exited));
+    const stragglers = [...running].map((child) => new Promise((resolve) => {
+      child.once('close', resolve);
+      child.kill('SIGKILL');
+    }));
+    await Promise.all([...this.#procs.map((p) => p.exited), ...stragglers]);
     await Promise.all(this.#dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
 }

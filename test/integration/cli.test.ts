@@ -33,7 +33,7 @@ test('whoami before init: STORE_NOT_FOUND, exit 3', async () => {
 
 test('a passphrase store: the passphrase comes from a file, a wrong one is STORE_WRONG_PASSPHRASE', async () => {
   const home = await fx.home();
-  const good = join(home, '..', `${home.split('/').pop() ?? 'x'}-pass`);
+  const good = join(await fx.home(), 'pass');
   await writeFile(good, 'a long passphrase\n', { mode: 0o600 });
   const init = await run(home, ['init', '--passphrase-file', good, '--json']);
   assert.equal(init.code, 0, init.stderr);
@@ -62,6 +62,7 @@ test('contacts: bad code, duplicate name, unknown contact for talk', async () =>
   assert.equal(codeOf(bad.stderr), 'CODE_BAD_CHECKSUM');
   assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
   const dup = await run(me.home, ['contacts', 'add', 'bob', other.code]);
+  assert.equal(dup.code, 2);
   assert.equal(codeOf(dup.stderr), 'CONTACT_DUPLICATE_NAME');
   const list = await run(me.home, ['contacts', 'list', '--json']);
   assert.deepEqual(JSON.parse(list.stdout), [{ name: 'bob', code: other.code, verified: false }]);

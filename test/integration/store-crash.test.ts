@@ -109,8 +109,12 @@ test(`SIGKILL at random moments, ${2 * KILLS_PER_LANE} times: the store always o
   t.diagnostic(`seed ${seed} (replay with STORE_CRASH_SEED=${seed})`);
   const rand = prng(seed);
   const started = performance.now();
-  const results = await Promise.all([lane('none', rand), lane('pass', rand)]);
-  for (const [kind, r] of [['none', results[0]], ['pass', results[1]]] as const) {
+  // allSettled: a failing lane must not leave the other one spawning writers after cleanup.
+  const settled = await Promise.allSettled([lane('none', rand), lane('pass', rand)]);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const results = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof lane>>>).value);
+  for (const [kind, r] of [['no passphrase', results[0]!], ['passphrase', results[1]!]] as const) {
     t.diagnostic(`${kind}: A ${r.a}, B ${r.b}, temp files left by killed writers ${r.temps}`);
     // Both contents seen: the children really were saving when killed (else the test proves nothing).
     assert.ok(r.a > 0 && r.b > 0, `${kind}: saw A ${r.a} times and B ${r.b} times`);
