@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compareBytes, isZero } from '../../src/core/bytes.ts';
 import { encodeHello, prologue } from '../../src/core/hello.ts';
-import { createHandshake, ENTRECHAT_NOISE_HASH, SECRETS_FOR_TEST, type CipherState } from '../../src/core/noise.ts';
+import { createHandshake, ENTRECHAT_NOISE_HASH, HandshakeState, SECRETS_FOR_TEST, type CipherState } from '../../src/core/noise.ts';
 import { encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import {
   CLOSE_GRACE,
@@ -473,4 +473,71 @@ test('transport keys are zeroed when the session ends', () => {
   s.sim.feed('A', { type: 'quit' });
   assert.ok(tx.wiped && rx.wiped);
   assert.ok(isZero(tx[SECRETS_FOR_TEST]().k) && isZero(rx[SECRETS_FOR_TEST]().k));
+});
+
+/** Records every handshake and cipher state the machine creates while `run` executes. */
+function trackKeys(run: () => void): { handshakes: HandshakeState[]; ciphers: CipherState[] } {
+  const handshakes = new Set<HandshakeState>();
+  const ciphers: CipherState[] = [];
+  const proto = HandshakeState.prototype;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be called with .call(this) and restored
+  const { writeMessage, readMessage, split } = proto;
+  proto.writeMessage = function (this: HandshakeState, payload: Uint8Array) { handshakes.add(this); return writeMessage.call(this, payload); };
+  proto.readMessage = function (this: HandshakeState, message: Uint8Array) { handshakes.add(this); return readMessage.call(this, message); };
+  proto.split = function (this: HandshakeState) {
+    const r = split.call(this);
+    ciphers.push(r.send, r.recv);
+    return r;
+  };
+  try {
+    run();
+  } finally {
+    Object.assign(proto, { writeMessage, readMessage, split });
+  }
+  return { handshakes: [...handshakes], ciphers };
+}
+
+function assertAllWiped(keys: { handshakes: HandshakeState[]; ciphers: CipherState[] }, what: string): void {
+  assert.ok(keys.handshakes.length > 0, `${what}: handshakes happened`);
+  for (const hs of keys.handshakes) {
+    const { e, ck, k } = hs[SECRETS_FOR_TEST]();
+    assert.ok(isZero(e) && isZero(ck) && isZero(k), `${what}: a handshake state kept a secret`);
+  }
+  for (const c of keys.ciphers) assert.ok(c.wiped && isZero(c[SECRETS_FOR_TEST]().k), `${what}: a transport key was not zeroed`);
+}
+
+test('every handshake and transport key is zeroed by the end: crossing, superseded, rejected, expired', () => {
+  // Crossing commits: the losing connections are superseded, the session ends by quit.
+  assertAllWiped(trackKeys(() => {
+    const sim = new Sim(...specs(), 'wipe-cross');
+    startBoth(sim);
+    const torReady = sim.local.splice(0);
+    for (const d of torReady) sim.peers[d.to].published = true;
+    for (const d of torReady) sim.feed(d.to, d.input);
+    sim.lockstep();
+    assert.equal(sim.peers.A.phase, 'active');
+    sim.feed('B', { type: 'quit' });
+    sim.runToEnd();
+  }), 'crossing');
+  // A wrong key: every handshake fails, the window expires.
+  const eve = keyPair('eve');
+  assertAllWiped(trackKeys(() => {
+    const sim = new Sim(
+      { name: 'A', secret: alice.secret, peerPublic: eve.publicKey, window: 15_000 },
+      { name: 'B', secret: bob.secret, peerPublic: alice.publicKey, window: 15_000 },
+    );
+    startBoth(sim);
+    sim.runToEnd();
+  }), 'wrong key');
+  // A replayed first message: the handshake completes on one side only and times out.
+  assertAllWiped(trackKeys(() => {
+    const s = new Sim(...specs(), 'wipe-replay');
+    s.feed('B', { type: 'start' });
+    s.settle();
+    const hs = createHandshake({ hash: ENTRECHAT_NOISE_HASH, initiator: true, prologue: prologue(DAY, ONION_A, ONION_B), s: x25519FromSecret(alice.secret), rs: bob.publicKey, random: seededRandom('r') });
+    s.feed('B', { type: 'accepted', conn: 'r', day: DAY });
+    s.feed('B', { type: 'data', conn: 'r', bytes: hs.writeMessage(encodeHello({ idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT })) });
+    hs.wipe();
+    s.runToEnd();
+  }), 'timed out after the handshake');
 });
