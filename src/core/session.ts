@@ -869,6 +869,7 @@ class Machine {
         break;
       case 'active':
         this.#dropConn(p.conn, 'error');
+        wipeReassembly(p.reassembly);
         break;
       case 'idle':
       case 'starting_tor':
@@ -883,7 +884,10 @@ class Machine {
     const p = this.#phase;
     if (p.kind === 'closed' || p.kind === 'failed') return;
     if (p.kind === 'rendezvous') this.#dropAll(p, 'error');
-    if (p.kind === 'active') this.#dropConn(p.conn, null);
+    if (p.kind === 'active') {
+      this.#dropConn(p.conn, null);
+      wipeReassembly(p.reassembly);
+    }
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
     if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });
     this.#act({ type: 'wipe' });
