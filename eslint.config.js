@@ -17,6 +17,9 @@ const ABOVE = {
   tor: ['store', 'net', 'app', 'cli', 'web'],
   net: ['store', 'app', 'cli', 'web'],
   app: ['cli', 'web'],
+  // UIs are leaves: they use app/'s API (src/app/index.ts) and nothing below it.
+  cli: ['core', 'store', 'tor', 'net', 'web'],
+  web: ['core', 'store', 'tor', 'net', 'cli'],
 };
 
 export default defineConfig(
@@ -41,7 +44,7 @@ export default defineConfig(
     files: [`src/${layer}/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: above.map((a) => `**/${a}/**`), message: `${layer}/ may not import from a layer above it` }],
+        patterns: [{ group: above.map((a) => `**/${a}/**`), message: `${layer}/ may not import from ${above.join(', ')}` }],
         ...(layer === 'core' ? {
           paths: [
             ...IO_MODULES.map((name) => ({ name, message: 'core/ is pure: no I/O modules (ARCHITECTURE.md)' })),

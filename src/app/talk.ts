@@ -5,6 +5,8 @@
 import { rendezvousPlan, wipePlan, type RendezvousPlan } from '../core/derive.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Identity } from '../core/identity.ts';
+import type { StoreAuth } from '../store/store.ts';
+import { findContact, withStore } from './identity.ts';
 import {
   IDLE_DEFAULT,
   IDLE_MAX,
@@ -107,4 +109,29 @@ export function talk(options: TalkOptions): TalkHandle {
     quit: () => { driver.quit(); },
     done: driver.done,
   };
+}
+
+export interface TalkToOptions extends Omit<TalkOptions, 'identity' | 'peerPublic'> {
+  readonly home: string;
+  readonly auth: StoreAuth;
+  /** The contact's name in the store. */
+  readonly contact: string;
+}
+
+/**
+ * Opens the store, finds the contact and runs one session attempt with it; the identity secret is
+ * held for the attempt only and wiped when it ends. Resolves once the attempt has started.
+ * @throws StoreError (opening the store), UsageError CONTACT_UNKNOWN / CONTACT_BAD_NAME / LIMIT_OUT_OF_RANGE
+ */
+export function talkTo(options: TalkToOptions): Promise<TalkHandle> {
+  const { home, auth, contact, ...rest } = options;
+  return new Promise<TalkHandle>((resolveStarted, rejectStarted) => {
+    withStore(home, auth, async (content, identity) => {
+      const peer = findContact(content, contact);
+      const handle = talk({ ...rest, identity, peerPublic: peer.publicKey });
+      resolveStarted(handle);
+      // withStore wipes the identity once this returns: when the attempt is over.
+      await handle.done;
+    }).catch(rejectStarted);
+  });
 }

@@ -1,6 +1,5 @@
 /** Exit codes, in one place (README § Exit codes). */
-import { ERROR_CODES, isEntrechatError, type Fault } from '../core/errors.ts';
-import type { ClosedEvent } from '../app/talk.ts';
+import { ERROR_CODES, isEntrechatError, type ClosedEvent, type Fault } from '../app/index.ts';
 
 export const EXIT = {
   /** Done; for `talk`: a session opened and was closed normally by either side. */

@@ -4,11 +4,20 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { addContact, findContact, initIdentity, listContacts, whoami, withStore } from '../app/identity.ts';
-import { storeNeedsPassphrase } from '../app/store-auth.ts';
-import { talk, type TalkEvent } from '../app/talk.ts';
-import { isEntrechatError, UsageError } from '../core/errors.ts';
-import { defaultHome, type StoreAuth } from '../store/store.ts';
+import {
+  addContact,
+  defaultHome,
+  initIdentity,
+  isEntrechatError,
+  listContacts,
+  storeNeedsPassphrase,
+  talkTo,
+  UsageError,
+  whoami,
+  type StoreAuth,
+  type TalkEvent,
+  type TalkHandle,
+} from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
 
 const HELP = `entrechat — talk in real time over Tor onion services, and leave nothing behind
@@ -192,61 +201,57 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   }
   const windowSeconds = integer(values.window, '--window');
   const auth = await authForExisting(home, values);
-
-  return withStore(home, auth, async (content, identity) => {
-    const contact = findContact(content, name);
-    const unacked = new Set<number>();
-    let inputEnded = false;
-    let lines: ReturnType<typeof createInterface> | null = null;
-    const emit = (event: TalkEvent): void => {
-      const json = eventJson(event);
-      if (json !== null) io.out(JSON.stringify(json));
-    };
-    const maybeFinish = (): void => {
-      if (inputEnded && unacked.size === 0) session.quit();
-    };
-    const session = talk({
-      identity,
-      peerPublic: contact.publicKey,
+  const unacked = new Set<number>();
+  let inputEnded = false;
+  let lines: ReturnType<typeof createInterface> | null = null;
+  let session: TalkHandle | null = null;
+  const maybeFinish = (): void => {
+    if (inputEnded && unacked.size === 0) session?.quit();
+  };
+  const onEvent = (event: TalkEvent): void => {
+    const json = eventJson(event);
+    if (json !== null) io.out(JSON.stringify(json));
+    if (event.type === 'active') {
+      // stdin is read only once the session is open: nothing is ever queued for later.
+      lines = createInterface({ input: process.stdin, terminal: false });
+      lines.on('line', (line) => {
+        try {
+          if (session !== null) unacked.add(session.send(line));
+        } catch (e) {
+          // A refused line (too long, empty, session over) is reported and the session goes on;
+          // anything else has already ended the session.
+          io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
+        }
+      });
+      lines.on('close', () => {
+        inputEnded = true;
+        maybeFinish();
+      });
+    } else if (event.type === 'delivered') {
+      unacked.delete(event.id);
+      maybeFinish();
+    } else if (event.type === 'closed') {
+      lines?.close();
+      process.stdin.destroy();
+    }
+  };
+  const onSignal = (): void => { session?.quit(); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    session = await talkTo({
+      home,
+      auth,
+      contact: name,
       route: { kind: 'loopback', listenPort: listen, peerPort: peer },
       ...(windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {}),
-      onEvent: (event) => {
-        emit(event);
-        if (event.type === 'active') {
-          // stdin is read only once the session is open: nothing is ever queued for later.
-          lines = createInterface({ input: process.stdin, terminal: false });
-          lines.on('line', (line) => {
-            try {
-              unacked.add(session.send(line));
-            } catch (e) {
-              // A refused line (too long, empty, session over) is reported and the session goes on;
-              // anything else has already ended the session.
-              io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
-            }
-          });
-          lines.on('close', () => {
-            inputEnded = true;
-            maybeFinish();
-          });
-        } else if (event.type === 'delivered') {
-          unacked.delete(event.id);
-          maybeFinish();
-        } else if (event.type === 'closed') {
-          lines?.close();
-          process.stdin.destroy();
-        }
-      },
+      onEvent,
     });
-    const onSignal = (): void => { session.quit(); };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      return exitCodeForClose(await session.done);
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-  });
+    return exitCodeForClose(await session.done);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
