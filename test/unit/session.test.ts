@@ -541,3 +541,43 @@ test('every handshake and transport key is zeroed by the end: crossing, supersed
     s.runToEnd();
   }), 'timed out after the handshake');
 });
+
+test('property: hostile bytes on any connection, in any state, never make the machine throw', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.record({ kind: fc.constant('deliver' as const), n: fc.integer({ min: 1, max: 8 }) }),
+          fc.record({ kind: fc.constant('garbage' as const), target: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 3 * RECORD_SIZE }) }),
+          fc.record({ kind: fc.constant('stranger' as const), bytes: fc.uint8Array({ minLength: 0, maxLength: 2 * RECORD_SIZE }) }),
+          fc.record({ kind: fc.constant('jump' as const), ms: fc.integer({ min: 0, max: 50_000 }) }),
+        ),
+        { maxLength: 60 },
+      ),
+      (script) => {
+        const sim = new Sim(...specs(30_000), 'hostile');
+        startBoth(sim);
+        let strangers = 0;
+        for (const s of script) {
+          if (s.kind === 'deliver') for (let k = 0; k < s.n; k++) sim.deliverOne();
+          else if (s.kind === 'jump') sim.advance(sim.now + s.ms);
+          else if (s.kind === 'stranger') {
+            strangers += 1;
+            sim.feed('A', { type: 'accepted', conn: `x${strangers}`, day: DAY });
+            if (s.bytes.length > 0) sim.feed('A', { type: 'data', conn: `x${strangers}`, bytes: s.bytes });
+          } else {
+            // Bytes injected into one of A's real connections, whatever its stage.
+            const link = sim.links[s.target % Math.max(1, sim.links.length)];
+            if (link !== undefined) sim.feed('A', { type: 'data', conn: link.ends.A, bytes: s.bytes });
+          }
+        }
+        sim.feed('A', { type: 'quit' });
+        sim.feed('B', { type: 'quit' });
+        sim.runToEnd();
+        assert.ok(sim.peers.A.terminal && sim.peers.B.terminal);
+        assert.deepEqual(sim.violations, []);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
