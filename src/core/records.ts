@@ -41,6 +41,7 @@ export const CLOSE_REASONS = {
   max_duration: 3, // the session limit passed
   error: 4, // the sender saw a protocol or local error
   superseded: 5, // another connection between the same pair won the commit
+  ended: 6, // the attempt ended (quit, window, failure) before a session was open on the sender's side
 } as const;
 export type WireCloseReason = keyof typeof CLOSE_REASONS;
 

@@ -132,7 +132,8 @@ type ConnStage =
   | 'await_msg1' // responder: waiting for -> e, es, ss
   | 'await_msg2' // initiator: waiting for <- e, ee, se
   | 'await_commit' // responder: handshake done, waiting for COMMIT
-  | 'commit_sent'; // initiator: COMMIT sent, waiting for COMMIT_ACK
+  | 'commit_sent' // initiator: COMMIT sent, waiting for COMMIT_ACK
+  | 'ack_tentative'; // responder: COMMIT_ACK sent while a COMMIT of ours is lost: waiting for the dialer's first record
 
 interface Conn {
   readonly id: ConnId;
@@ -213,7 +214,9 @@ export interface StepResult {
  */
 function failureRank(code: ErrorCode): number {
   if (code === 'CONNECTION_LOST') return 0;
-  if (code === 'CONNECTION_EVICTED' || code === 'HANDSHAKE_TIMEOUT' || code === 'RECORD_TRUNCATED') return 1;
+  // Also what a peer that quits or gives up mid-handshake causes: telling, not conclusive.
+  if (code === 'CONNECTION_EVICTED' || code === 'HANDSHAKE_TIMEOUT' || code === 'RECORD_TRUNCATED'
+    || code === 'HANDSHAKE_REJECTED' || code === 'PEER_CLOSED_WITH_ERROR') return 1;
   return 2;
 }
 
@@ -436,15 +439,18 @@ class Machine {
 
   /** Wipes a connection's key material and asks the driver to close it. */
   #dropConn(conn: Conn, closeRecord: WireCloseReason | null): void {
-    if (closeRecord !== null && conn.tx !== null) this.#writeRecord(conn, { type: 'CLOSE', reason: closeRecord });
-    conn.hs?.wipe();
-    conn.hs = null;
-    conn.tx?.wipe();
-    conn.rx?.wipe();
-    conn.tx = null;
-    conn.rx = null;
-    conn.splitter.wipe();
-    this.#act({ type: 'close_conn', conn: conn.id });
+    try {
+      if (closeRecord !== null && conn.tx !== null) this.#writeRecord(conn, { type: 'CLOSE', reason: closeRecord });
+    } finally {
+      conn.hs?.wipe();
+      conn.hs = null;
+      conn.tx?.wipe();
+      conn.rx?.wipe();
+      conn.tx = null;
+      conn.rx = null;
+      conn.splitter.wipe();
+      this.#act({ type: 'close_conn', conn: conn.id });
+    }
   }
 
   #writeRecord(conn: Conn, record: SessionRecord): void {
@@ -550,8 +556,9 @@ class Machine {
       if (conn.stage === 'commit_sent') p.lostCommit = true;
       this.#rejectConn(p, conn, code, null);
     } else if (p.kind === 'active' && p.conn.id === id) {
+      const truncated = p.conn.splitter.pending > 0;
       this.#endActive(p, null, 'connection_lost', null);
-      this.#terminate('connection_lost', p.conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : null, true);
+      this.#terminate('connection_lost', truncated ? 'RECORD_TRUNCATED' : null, true);
     } else if (p.kind === 'closing' && p.conn === id) {
       this.#terminate(p.reason, p.code, p.hadSession);
     }
@@ -621,6 +628,7 @@ class Machine {
       }
       case 'await_commit':
       case 'commit_sent':
+      case 'ack_tentative':
         this.#onRendezvousRecord(conn, this.#open(conn, bytes));
         return;
     }
@@ -656,7 +664,7 @@ class Machine {
   #onInitiatorReady(conn: Conn): void {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('handshake outside rendezvous');
-    if ([...p.conns.values()].some((c) => c.stage === 'commit_sent')) {
+    if ([...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative')) {
       this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
       return;
     }
@@ -672,20 +680,35 @@ class Machine {
       this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
       return;
     }
+    if (conn.stage === 'ack_tentative') {
+      // The dialer took our COMMIT_ACK (a peer that had taken our lost COMMIT would have sent CLOSE).
+      this.#activate(p, conn);
+      const a = this.#phase;
+      if (a.kind === 'active') this.#onActiveRecord(a, record);
+      return;
+    }
     if (conn.stage === 'await_commit' && record.type === 'COMMIT') {
-      const pending = p.lostCommit || [...p.conns.values()].some((c) => c.stage === 'commit_sent');
       // Crossing commits: the connection dialed by the smaller static key wins, on both sides.
       const peerIsSmaller = compareBytes(this.#config.peerPublic, this.#config.ownKey.publicKey) < 0;
+      const pending = [...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative');
       if (pending && !peerIsSmaller) {
         this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
         return;
       }
       this.#writeRecord(conn, { type: 'COMMIT_ACK' });
+      if (p.lostCommit && !peerIsSmaller) {
+        // Our COMMIT on a connection that broke may have been taken, and it would have won: the peer
+        // then drops this connection with CLOSE(superseded). If not, its first record confirms.
+        conn.stage = 'ack_tentative';
+        return;
+      }
       this.#activate(p, conn);
       return;
     }
     if (conn.stage === 'commit_sent' && record.type === 'COMMIT_ACK') {
       this.#activate(p, conn);
+      // Confirms the session to a listener that answered tentatively (see ack_tentative).
+      this.#writeRecord(conn, { type: 'PING' });
       return;
     }
     throw new ProtocolError('RECORD_UNEXPECTED', `${record.type} before the session was committed`);
@@ -737,8 +760,10 @@ class Machine {
       case 'PONG':
         return;
       case 'CLOSE': {
+        // 'ended': the peer never had this session (our COMMIT_ACK did not reach it in time).
         const reason: CloseReason = record.reason === 'quit' ? 'peer_quit'
-          : record.reason === 'idle' || record.reason === 'max_duration' ? record.reason : 'error';
+          : record.reason === 'idle' || record.reason === 'max_duration' ? record.reason
+          : record.reason === 'ended' ? 'connection_lost' : 'error';
         this.#endActive(a, null, reason, null);
         this.#terminate(reason, reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : null, true);
         return;
@@ -776,7 +801,9 @@ class Machine {
         this.#terminate('quit', null, false);
         return;
       case 'rendezvous':
-        this.#dropAll(p, 'quit');
+        // 'ended', not 'quit': a peer that took a COMMIT of ours must not see a normal end of a
+        // session we never had.
+        this.#dropAll(p, 'ended');
         this.#terminate('quit', null, false);
         return;
       case 'active':
@@ -806,9 +833,7 @@ class Machine {
       case 'rendezvous': {
         if (now >= p.windowEnd) {
           const failure = p.lastFailure;
-          // Not `quit`: a peer that took our COMMIT whose ACK is still on its way must not see a
-          // normal end of a session we never had.
-          this.#dropAll(p, 'error');
+          this.#dropAll(p, 'ended');
           this.#terminate('window_expired', failure, false);
           return;
         }
@@ -865,7 +890,7 @@ class Machine {
       case 'failed':
         return;
       case 'rendezvous':
-        this.#dropAll(p, 'error');
+        this.#dropAll(p, 'ended');
         break;
       case 'active':
         this.#dropConn(p.conn, 'error');
@@ -883,7 +908,7 @@ class Machine {
   #terminate(reason: CloseReason, code: ErrorCode | null, hadSession: boolean): void {
     const p = this.#phase;
     if (p.kind === 'closed' || p.kind === 'failed') return;
-    if (p.kind === 'rendezvous') this.#dropAll(p, 'error');
+    if (p.kind === 'rendezvous') this.#dropAll(p, 'ended');
     if (p.kind === 'active') {
       this.#dropConn(p.conn, null);
       wipeReassembly(p.reassembly);

@@ -581,3 +581,40 @@ test('property: hostile bytes on any connection, in any state, never make the ma
     { numRuns: 200 },
   );
 });
+
+test('a COMMIT lost before the peer saw it does not lock the pair out: the peer\'s dial is taken tentatively and confirmed', () => {
+  const sim = new Sim(...specs(60_000), 'lost-unseen');
+  startBoth(sim);
+  const torReady = sim.local.splice(0);
+  for (const d of torReady) sim.peers[d.to].published = true;
+  for (const d of torReady) sim.feed(d.to, d.input);
+  const smallerName = compareBytes(alice.publicKey, bob.publicKey) < 0 ? 'A' : 'B';
+  const largerName = smallerName === 'A' ? 'B' : 'A';
+  const stages = (name: 'A' | 'B') => [...((sim.peers[name].state.phase as unknown as { conns?: Map<string, { stage: string }> }).conns?.values() ?? [])];
+  for (let r = 0; r < 20 && !(['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')); r++) sim.lockstepRound();
+  const dialedBySmaller = sim.links.find((l) => l.ends[smallerName].startsWith('d'))!;
+  // The smaller side's COMMIT never arrives: the bytes in flight are lost with the connection.
+  const towardsLarger = largerName === 'A' ? dialedBySmaller.toA : dialedBySmaller.toB;
+  towardsLarger.length = 0;
+  sim.cut(dialedBySmaller, smallerName);
+  // And from now on only the larger side's dials get through.
+  sim.reachable[largerName] = false;
+  sim.runToEnd(20_000);
+  const { A, B } = sim.peers;
+  assert.ok(A.activeTag() !== null && A.activeTag() === B.activeTag(), 'a session opened, the same on both sides');
+});
+
+test('an active session whose connection ends mid-record reports RECORD_TRUNCATED', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'data', conn: 'x', bytes: new Uint8Array(100) });
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  assert.deepEqual(s.codes(), ['RECORD_TRUNCATED']);
+  assert.equal(s.sim.peers.A.closed()?.reason, 'connection_lost');
+});
+
+test('a CLOSE(ended) in an active session: the peer never had it, the session is lost', () => {
+  const s = scriptedSession();
+  s.send({ type: 'CLOSE', reason: 'ended' });
+  assert.equal(s.sim.peers.A.closed()?.reason, 'connection_lost');
+  assert.equal(s.sim.peers.A.closed()?.hadSession, true);
+});
