@@ -36,6 +36,8 @@ export function exitCodeForClose(closed: ClosedEvent): number {
   const fault = closed.code === undefined ? null : ERROR_CODES[closed.code];
   if (fault === 'tor') return EXIT.TOR;
   if (fault === 'internal') return EXIT.INTERNAL;
+  if (fault === 'user') return EXIT.USAGE;
+  if (fault === 'store') return EXIT.STORE;
   if (closed.hadSession) {
     const normal = closed.reason === 'quit' || closed.reason === 'peer_quit' || closed.reason === 'idle' || closed.reason === 'max_duration';
     return normal ? EXIT.OK : EXIT.SESSION_FAILED;

@@ -227,6 +227,8 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
         inputEnded = true;
         maybeFinish();
       });
+      // readline re-emits input errors: an unreadable stdin ends the session cleanly.
+      lines.on('error', () => { session?.quit(); });
     } else if (event.type === 'delivered') {
       unacked.delete(event.id);
       maybeFinish();
@@ -235,9 +237,16 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       process.stdin.destroy();
     }
   };
-  const onSignal = (): void => { session?.quit(); };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // First signal: end the session cleanly (also when it arrives while the store is being opened).
+  // A second one: leave at once; nothing was written, and a spawned tor dies with its owner.
+  const signalled = { once: false };
+  const onSignal = (): void => {
+    if (signalled.once) process.exit(EXIT.NO_SESSION);
+    signalled.once = true;
+    session?.quit();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, onSignal);
   try {
     session = await talkTo({
       home,
@@ -247,10 +256,10 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       ...(windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {}),
       onEvent,
     });
+    if (signalled.once) session.quit();
     return exitCodeForClose(await session.done);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of signals) process.off(sig, onSignal);
   }
 }
 

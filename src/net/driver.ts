@@ -62,6 +62,11 @@ export class SessionDriver {
   /** The transport's start and publish, so that stopping waits for them (no listener after the end). */
   #starting: Promise<unknown> = Promise.resolve();
   #publishing: Promise<unknown> = Promise.resolve();
+  #unpublishing: Promise<unknown> = Promise.resolve();
+  /** Dials under way: the attempt is not over while one could still connect. */
+  readonly #dials = new Set<Promise<unknown>>();
+  /** Aborts whatever the transport still has under way once the attempt ends. */
+  readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | null = null;
   #accepted = 0;
   #busy = false;
@@ -188,20 +193,20 @@ export class SessionDriver {
     for (const action of actions) {
       switch (action.type) {
         case 'start_tor':
-          this.#starting = attempt(() => this.#transport.start((p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); })).then(
+          this.#starting = attempt(() => this.#transport.start((p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); }, this.#abort.signal)).then(
             () => { this.#feed({ type: 'tor_ready' }); },
             (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
           );
           break;
         case 'publish':
-          this.#publishing = attempt(() => this.#transport.publish((socket, day) => { this.#onAccept(socket, day); })).then(
+          this.#publishing = attempt(() => this.#transport.publish((socket, day) => { this.#onAccept(socket, day); }, this.#abort.signal)).then(
             () => { this.#feed({ type: 'published' }); },
             (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
           );
           break;
         case 'dial': {
           const conn = action.conn;
-          void attempt(() => this.#transport.dial(action.day)).then(
+          const dialing: Promise<unknown> = attempt(() => this.#transport.dial(action.day, this.#abort.signal)).then(
             (socket) => {
               if (this.#abandoned.delete(conn) || this.#finished) {
                 socket.destroy();
@@ -214,7 +219,8 @@ export class SessionDriver {
               this.#abandoned.delete(conn);
               this.#feed({ type: 'dial_failed', conn, code: codeOf(e) });
             },
-          );
+          ).finally(() => this.#dials.delete(dialing));
+          this.#dials.add(dialing);
           break;
         }
         case 'write':
@@ -225,10 +231,18 @@ export class SessionDriver {
           break;
         case 'unpublish':
           // After a publish still under way, so that no listener outlives the attempt.
-          this.#teardown.push(this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined));
+          this.#abort.abort();
+          this.#unpublishing = this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined);
+          this.#teardown.push(this.#unpublishing);
           break;
         case 'stop_tor':
-          this.#teardown.push(this.#starting.then(() => attempt(() => this.#transport.stop())).catch(() => undefined));
+          // Last: after start, the listener and every dial have settled (they use what start made).
+          this.#abort.abort();
+          this.#teardown.push(
+            Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials])
+              .then(() => attempt(() => this.#transport.stop()))
+              .catch(() => undefined),
+          );
           break;
         case 'wipe':
           this.#wipeTransport();
@@ -273,6 +287,8 @@ export class SessionDriver {
   #finish(closed: ClosedEvent): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#abort.abort();
+    this.#teardown.push(...this.#dials);
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     for (const socket of this.#sockets.values()) socket.destroy();
@@ -283,9 +299,11 @@ export class SessionDriver {
   /** Teardown when the driver itself failed (a bug): every key wiped, everything ended directly. */
   #emergency(code: ErrorCode): void {
     const { hadSession } = abortSession(this.#state);
+    this.#abort.abort();
+    this.#unpublishing = this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined);
     this.#teardown.push(
-      this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined),
-      this.#starting.then(() => attempt(() => this.#transport.stop())).catch(() => undefined),
+      this.#unpublishing,
+      Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials]).then(() => attempt(() => this.#transport.stop())).catch(() => undefined),
     );
     this.#wipeTransport();
     const closed: ClosedEvent = { type: 'closed', reason: 'error', code, hadSession };

@@ -32,8 +32,12 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
     async start() {
       // Nothing to bring up.
     },
-    publish(onConnection) {
+    publish(onConnection, signal) {
       return new Promise((resolve, reject) => {
+        if (signal.aborted) {
+          reject(new ProtocolError('CONNECTION_LOST', 'the attempt ended'));
+          return;
+        }
         const s = createServer({ allowHalfOpen: false }, (socket) => {
           onConnection(socket, options.day);
         });
@@ -43,19 +47,35 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
           if (server === null) reject(new UsageError('BAD_ADDRESS', 'cannot listen on the loopback port', { cause }));
         });
         s.listen(options.listenPort, host, () => {
+          if (signal.aborted) {
+            s.close();
+            reject(new ProtocolError('CONNECTION_LOST', 'the attempt ended'));
+            return;
+          }
           server = s;
           resolve();
         });
       });
     },
-    dial() {
+    dial(_day, signal) {
       return new Promise<Duplex>((resolve, reject) => {
         const socket = createConnection({ host, port: options.peerPort });
         const onError = (cause: Error): void => {
+          signal.removeEventListener('abort', onAbort);
           reject(new ProtocolError('CONNECTION_LOST', 'could not connect to the peer', { cause }));
         };
+        const onAbort = (): void => {
+          socket.destroy();
+          reject(new ProtocolError('CONNECTION_LOST', 'the attempt ended'));
+        };
+        if (signal.aborted) {
+          onAbort();
+          return;
+        }
+        signal.addEventListener('abort', onAbort, { once: true });
         socket.once('error', onError);
         socket.once('connect', () => {
+          signal.removeEventListener('abort', onAbort);
           socket.off('error', onError);
           resolve(socket);
         });

@@ -11,12 +11,18 @@ export interface TransportProgress {
 }
 
 export interface Transport {
-  /** Brings up whatever the transport runs on (Tor); resolves when ready to publish and dial. */
-  start(onProgress: (progress: TransportProgress) => void): Promise<void>;
-  /** Starts accepting connections for the given rendezvous days. */
-  publish(onConnection: (socket: Duplex, day: number) => void): Promise<void>;
-  /** Opens a connection to the peer's rendezvous for a day. Rejects with an EntrechatError. */
-  dial(day: number): Promise<Duplex>;
+  /**
+   * Brings up whatever the transport runs on (Tor); resolves when ready to publish and dial. Settles
+   * promptly (rejecting) once `signal` aborts.
+   */
+  start(onProgress: (progress: TransportProgress) => void, signal: AbortSignal): Promise<void>;
+  /** Starts accepting connections for the rendezvous days. Settles promptly once `signal` aborts. */
+  publish(onConnection: (socket: Duplex, day: number) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Opens a connection to the peer's rendezvous for a day. Rejects with an EntrechatError, and
+   * promptly, without leaving a connection behind, once `signal` aborts.
+   */
+  dial(day: number, signal: AbortSignal): Promise<Duplex>;
   /** Stops accepting connections. Idempotent. */
   unpublish(): Promise<void>;
   /** Stops what `start` brought up and removes its files. Idempotent; never rejects. */

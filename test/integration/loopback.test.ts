@@ -65,6 +65,26 @@ describe('two processes over loopback TCP', () => {
     assert.equal((await a.waitFor(isClosed)).reason, 'peer_quit');
   });
 
+  test('a closed terminal (SIGHUP) ends the session cleanly too: the peer sees peer_quit', async () => {
+    const { a, b } = await pair();
+    await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    a.child.kill('SIGHUP');
+    assert.equal(await a.exited, 0);
+    assert.equal((await b.waitFor(isClosed)).reason, 'peer_quit');
+    assert.equal(await b.exited, 0);
+  });
+
+  test('SIGINT while waiting for the peer ends the attempt at once: exit 4, reason quit', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '120']);
+    await a.waitFor((e) => e.event === 'progress' && e.step === 'published');
+    const t0 = Date.now();
+    a.child.kill('SIGINT');
+    assert.equal(await a.exited, 4);
+    assert.ok(Date.now() - t0 < 5000, 'promptly, not at the end of the window');
+    assert.equal((await a.waitFor(isClosed)).reason, 'quit');
+  });
+
   test('only one peer: the window ends the attempt with window_expired and exit code 4', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '10']);

@@ -126,3 +126,37 @@ test('a UI that answers and quits from its event callbacks: records stay in orde
     assert.ok(!events.some((e) => e.type === 'rejected' && e.code === 'DECRYPT_FAILED'), 'no record out of order');
   }
 });
+
+test('a start that would never finish is aborted when the attempt ends, and done resolves', async () => {
+  const fake = fakeTransport({
+    start: (_progress, signal) => new Promise<void>((_resolve, reject) => {
+      signal.addEventListener('abort', () => { reject(new ProtocolError('CONNECTION_LOST', 'aborted')); }, { once: true });
+    }),
+  });
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: fake.transport, onEvent: () => undefined });
+  d.start();
+  await new Promise((r) => setImmediate(r));
+  d.quit();
+  const closed = await d.done;
+  assert.equal(closed.reason, 'quit');
+  assert.ok(fake.log.includes('stop'), 'stop ran after the aborted start');
+});
+
+test('a dial under way when the attempt ends is aborted before done resolves', async () => {
+  let dialSettled = false;
+  const fake = fakeTransport({
+    dial: (_day, signal) => new Promise((_resolve, reject) => {
+      signal.addEventListener('abort', () => {
+        setTimeout(() => { dialSettled = true; reject(new ProtocolError('CONNECTION_LOST', 'aborted')); }, 20);
+      }, { once: true });
+    }),
+  });
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: fake.transport, onEvent: () => undefined });
+  d.start();
+  await new Promise((r) => setImmediate(r));
+  fake.release();
+  await new Promise((r) => setTimeout(r, 10));
+  d.quit();
+  await d.done;
+  assert.equal(dialSettled, true, 'done waited for the dial to settle');
+});
