@@ -140,8 +140,11 @@ function recordSealOpen(): Result {
   const send = i.split().send;
   const recv = r.split().recv;
   const chunk = new Uint8Array(TEXT_CHUNK_BYTES).fill(0x61);
+  // As the session machine does it: one plaintext buffer per connection, zeroed after sealing.
+  const scratch = new Uint8Array(RECORD_PLAINTEXT_SIZE);
   const ours = (): void => {
-    const sealed = send.encrypt(encodeRecord({ type: 'TEXT', id: 1, more: false, chunk }));
+    const sealed = send.encrypt(encodeRecord({ type: 'TEXT', id: 1, more: false, chunk }, scratch));
+    scratch.fill(0);
     decodeRecord(recv.decrypt(sealed));
   };
   const key = randomBytes(32);

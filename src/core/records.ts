@@ -74,9 +74,19 @@ function readU32(bytes: Uint8Array, at: number): number {
   return (((bytes[at] ?? 0) << 24) | ((bytes[at + 1] ?? 0) << 16) | ((bytes[at + 2] ?? 0) << 8) | (bytes[at + 3] ?? 0)) >>> 0;
 }
 
-/** Encodes one record into its padded plaintext (RECORD_PLAINTEXT_SIZE bytes). */
-export function encodeRecord(record: SessionRecord): Uint8Array {
-  const out = new Uint8Array(RECORD_PLAINTEXT_SIZE);
+/**
+ * Encodes one record into its padded plaintext (RECORD_PLAINTEXT_SIZE bytes), in `into` when given (a
+ * buffer reused record after record: it is overwritten whole, padding included).
+ */
+export function encodeRecord(record: SessionRecord, into?: Uint8Array): Uint8Array {
+  let out: Uint8Array;
+  if (into === undefined) {
+    out = new Uint8Array(RECORD_PLAINTEXT_SIZE);
+  } else {
+    if (into.length !== RECORD_PLAINTEXT_SIZE) throw new RangeError(`into must be ${RECORD_PLAINTEXT_SIZE} bytes`);
+    out = into;
+    out.fill(0);
+  }
   out[0] = RECORD_TYPES[record.type];
   let length = 0;
   switch (record.type) {
@@ -156,7 +166,8 @@ export function decodeRecord(plaintext: Uint8Array): SessionRecord {
         type,
         id: readU32(plaintext, RECORD_HEADER_SIZE),
         more: (flags & FLAG_MORE) !== 0,
-        chunk: plaintext.slice(RECORD_HEADER_SIZE + 4, RECORD_HEADER_SIZE + length),
+        // A view, not a copy: the caller owns `plaintext`, and zeroes the chunk once it has used it.
+        chunk: plaintext.subarray(RECORD_HEADER_SIZE + 4, RECORD_HEADER_SIZE + length),
       };
   }
 }
@@ -245,7 +256,8 @@ const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Adds one TEXT record. Message ids must increase; the records of one message must be contiguous
- * among TEXT records. Returns the new state and, when the last record arrived, the message.
+ * among TEXT records. Returns the new state and, when the last record arrived, the message. Every
+ * chunk passed in is zeroed once it is no longer needed, on success and on every rejection.
  * @throws ProtocolError MESSAGE_BAD_ID, MESSAGE_OVER_LIMIT, MESSAGE_BAD_UTF8
  */
 export function reassemble(
@@ -254,6 +266,8 @@ export function reassemble(
 ): { state: Reassembly; message: { id: number; text: string } | null } {
   const current = state.current;
   if (current === null ? record.id <= state.lastId : record.id !== current.id) {
+    wipeReassembly(state);
+    record.chunk.fill(0);
     throw new ProtocolError('MESSAGE_BAD_ID', 'unexpected message id');
   }
   const size = (current?.size ?? 0) + record.chunk.length;

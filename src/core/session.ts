@@ -30,6 +30,7 @@ import {
   MAX_ACCEPTED_PENDING,
   MAX_UNACKED_MESSAGES,
   PEER_GONE_AFTER,
+  RECORD_PLAINTEXT_SIZE,
   RECORD_SIZE,
   TOR_BOOTSTRAP_TIMEOUT,
 } from './limits.ts';
@@ -147,6 +148,8 @@ interface Conn {
   rx: CipherState | null;
   tag: string;
   limits: SessionLimits | null;
+  /** The plaintext of each record we send is built here, sealed, then zeroed: one buffer per connection. */
+  readonly scratch: Uint8Array;
 }
 
 interface Rendezvous {
@@ -422,6 +425,7 @@ class Machine {
       rx: null,
       tag: '',
       limits: null,
+      scratch: new Uint8Array(RECORD_PLAINTEXT_SIZE),
     };
   }
 
@@ -455,7 +459,7 @@ class Machine {
 
   #writeRecord(conn: Conn, record: SessionRecord): void {
     if (conn.tx === null) throw new InternalError('record written before the handshake completed');
-    const plaintext = encodeRecord(record);
+    const plaintext = encodeRecord(record, conn.scratch);
     const sealed = conn.tx.encrypt(plaintext);
     plaintext.fill(0);
     if (sealed.length !== RECORD_SIZE) throw new InternalError('sealed record has the wrong size');
@@ -652,12 +656,9 @@ class Machine {
   #open(conn: Conn, sealed: Uint8Array): SessionRecord {
     if (conn.rx === null) throw new InternalError('record read before the handshake completed');
     const plaintext = conn.rx.decrypt(sealed);
-    try {
-      return decodeRecord(plaintext);
-    } finally {
-      // TEXT chunks are copied out by decodeRecord; the padded plaintext is not kept.
-      plaintext.fill(0);
-    }
+    // A TEXT record's chunk is a view into `plaintext`, zeroed by reassembly once the message is
+    // whole (or the session ends); nothing else in a record is secret.
+    return decodeRecord(plaintext);
   }
 
   /** Our dial finished its handshake: commit to it unless another commit of ours is pending. */
@@ -711,6 +712,7 @@ class Machine {
       this.#writeRecord(conn, { type: 'PING' });
       return;
     }
+    if (record.type === 'TEXT') record.chunk.fill(0);
     throw new ProtocolError('RECORD_UNEXPECTED', `${record.type} before the session was committed`);
   }
 

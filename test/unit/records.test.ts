@@ -187,3 +187,25 @@ test('docs/protocol.md: the sealed TEXT example and every limit are what the cod
   assert.ok(flat.includes(Buffer.from(sealed).toString('hex')), 'sealed example');
   for (const name of Object.keys(limits)) assert.ok(doc.includes(`\`${name}\``) || doc.includes(`\`${name.replace(/_(MIN|MAX)$/, '')}_MIN\` / \``), `${name} documented`);
 });
+
+test('a reused plaintext buffer is overwritten whole, padding included', () => {
+  const scratch = new Uint8Array(RECORD_PLAINTEXT_SIZE);
+  encodeRecord({ type: 'TEXT', id: 9, more: false, chunk: new Uint8Array(TEXT_CHUNK_BYTES).fill(0x7a) }, scratch);
+  assert.deepEqual(decodeRecord(encodeRecord({ type: 'PING' }, scratch)), { type: 'PING' });
+  assert.throws(() => encodeRecord({ type: 'PING' }, new Uint8Array(10)), RangeError);
+});
+
+test('received text is zeroed in the decrypted plaintext once reassembled, and on rejection', () => {
+  const pt = encodeRecord({ type: 'TEXT', id: 1, more: false, chunk: new TextEncoder().encode('secret words') });
+  const decoded = decodeRecord(pt);
+  assert.ok(decoded.type === 'TEXT');
+  assert.equal(reassemble(EMPTY_REASSEMBLY, decoded).message?.text, 'secret words');
+  assert.ok(pt.subarray(8).every((b) => b === 0), 'no text left in the plaintext');
+
+  const state = reassemble(EMPTY_REASSEMBLY, { type: 'TEXT', id: 5, more: false, chunk: Uint8Array.of(65) }).state;
+  const again = encodeRecord({ type: 'TEXT', id: 5, more: false, chunk: new TextEncoder().encode('replayed text') });
+  const replay = decodeRecord(again);
+  assert.ok(replay.type === 'TEXT');
+  assert.throws(() => reassemble(state, replay), { code: 'MESSAGE_BAD_ID' });
+  assert.ok(again.subarray(8).every((b) => b === 0), 'rejected text zeroed too');
+});
