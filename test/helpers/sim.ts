@@ -221,6 +221,28 @@ export class Sim {
     this.feed(at, { type: 'conn_closed', conn: link.ends[at] });
   }
 
+  /** Starts both with Tor ready and both published before either dials, so both dials connect. */
+  startBothPublished(): void {
+    this.feed('A', { type: 'start' });
+    this.feed('B', { type: 'start' });
+    const torReady = this.local.splice(0);
+    for (const d of torReady) this.peers[d.to].published = true;
+    for (const d of torReady) this.feed(d.to, d.input);
+  }
+
+  /** The stages of a peer's rendezvous connections (machine internals, for tests). */
+  stages(name: 'A' | 'B'): string[] {
+    const phase = this.peers[name].state.phase as unknown as { conns?: Map<string, { stage: string }> };
+    return [...(phase.conns?.values() ?? [])].map((c) => c.stage);
+  }
+
+  /** Lockstep rounds until both peers have a COMMIT on the wire (commits about to cross). */
+  untilBothCommitted(maxRounds = 20): void {
+    const both = () => (['A', 'B'] as const).every((n) => this.stages(n).includes('commit_sent'));
+    for (let r = 0; r < maxRounds && !both(); r++) this.lockstepRound();
+    if (!both()) this.violations.push('the commits never crossed');
+  }
+
   /** Delivers the next item travelling on `link` towards `to`; false if there is none. */
   deliverOn(link: Link, to: 'A' | 'B'): boolean {
     const d = this.#queue(link, to).shift();

@@ -101,12 +101,8 @@ test('crossing commits pick the connection dialed by the smaller key, on both si
   for (const order of ['ab', 'ba'] as const) {
     const [a, b] = order === 'ab' ? specs() : (specs().reverse() as [PeerSpec, PeerSpec]);
     const sim = new Sim({ ...a, name: 'A' }, { ...b, name: 'B' }, `cross-${order}`);
-    startBoth(sim);
-    // Both publish before either dials, so both dials connect; then both handshakes run in lockstep
-    // and both COMMITs are on the wire before either arrives.
-    const torReady = sim.local.splice(0);
-    for (const d of torReady) sim.peers[d.to].published = true;
-    for (const d of torReady) sim.feed(d.to, d.input);
+    // Both handshakes run in lockstep, so both COMMITs are on the wire before either arrives.
+    sim.startBothPublished();
     sim.lockstep();
     const { A, B } = sim.peers;
     assert.equal(A.phase, 'active');
@@ -192,15 +188,10 @@ test('random interleavings with connections cut (seen by one end first) and cloc
 
 test('crossing commits, then the winning connection breaks at the smaller side after its COMMIT left: never two sessions', () => {
   const sim = new Sim(...specs(30_000), 'lost-commit');
-  startBoth(sim);
-  const torReady = sim.local.splice(0);
-  for (const d of torReady) sim.peers[d.to].published = true;
-  for (const d of torReady) sim.feed(d.to, d.input);
+  sim.startBothPublished();
   const smallerName = compareBytes(alice.publicKey, bob.publicKey) < 0 ? 'A' : 'B';
-  const stages = (name: 'A' | 'B') => [...((sim.peers[name].state.phase as unknown as { conns?: Map<string, { stage: string; initiator: boolean }> }).conns?.values() ?? [])];
-  // Run until both have a COMMIT on the wire.
-  for (let r = 0; r < 20 && !(['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')); r++) sim.lockstepRound();
-  assert.ok((['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')), 'both committed');
+  sim.untilBothCommitted();
+  assert.deepEqual(sim.violations, [], 'both committed');
   const dialedBySmaller = sim.links.find((l) => l.ends[smallerName].startsWith('d'))!;
   sim.cut(dialedBySmaller, smallerName);
   // The smaller side's COMMIT, already on the wire, reaches the other side before anything else.
@@ -510,10 +501,7 @@ test('every handshake and transport key is zeroed by the end: crossing, supersed
   // Crossing commits: the losing connections are superseded, the session ends by quit.
   assertAllWiped(trackKeys(() => {
     const sim = new Sim(...specs(), 'wipe-cross');
-    startBoth(sim);
-    const torReady = sim.local.splice(0);
-    for (const d of torReady) sim.peers[d.to].published = true;
-    for (const d of torReady) sim.feed(d.to, d.input);
+    sim.startBothPublished();
     sim.lockstep();
     assert.equal(sim.peers.A.phase, 'active');
     sim.feed('B', { type: 'quit' });
@@ -584,14 +572,10 @@ test('property: hostile bytes on any connection, in any state, never make the ma
 
 test('a COMMIT lost before the peer saw it does not lock the pair out: the peer\'s dial is taken tentatively and confirmed', () => {
   const sim = new Sim(...specs(60_000), 'lost-unseen');
-  startBoth(sim);
-  const torReady = sim.local.splice(0);
-  for (const d of torReady) sim.peers[d.to].published = true;
-  for (const d of torReady) sim.feed(d.to, d.input);
+  sim.startBothPublished();
   const smallerName = compareBytes(alice.publicKey, bob.publicKey) < 0 ? 'A' : 'B';
   const largerName = smallerName === 'A' ? 'B' : 'A';
-  const stages = (name: 'A' | 'B') => [...((sim.peers[name].state.phase as unknown as { conns?: Map<string, { stage: string }> }).conns?.values() ?? [])];
-  for (let r = 0; r < 20 && !(['A', 'B'] as const).every((n) => stages(n).some((c) => c.stage === 'commit_sent')); r++) sim.lockstepRound();
+  sim.untilBothCommitted();
   const dialedBySmaller = sim.links.find((l) => l.ends[smallerName].startsWith('d'))!;
   // The smaller side's COMMIT never arrives: the bytes in flight are lost with the connection.
   const towardsLarger = largerName === 'A' ? dialedBySmaller.toA : dialedBySmaller.toB;
