@@ -124,9 +124,10 @@ export class Fixture {
     return { home, code: (JSON.parse(r.stdout) as { code: string }).code };
   }
 
-  talk(home: string, args: string[]): TalkProcess {
+  /** Starts `talk --json`; `env` adds to the environment (e.g. a TMPDIR of the test's own). */
+  talk(home: string, args: string[], env: Record<string, string> = {}): TalkProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'talk', ...args, '--json'], {
-      env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1' },
+      env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const p = new TalkProcess(child);

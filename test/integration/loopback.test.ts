@@ -5,6 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Fixture, freePort, run, type TalkProcess } from '../helpers/cli.ts';
 import { RECORD_SIZE } from '../../src/core/limits.ts';
 
@@ -54,6 +56,39 @@ describe('two processes over loopback TCP', () => {
     // Exactly one session each, even though both dialed.
     assert.equal(a.of('active').length, 1);
     assert.equal(b.of('active').length, 1);
+  });
+
+  test('nothing is left behind: the store is byte-identical, no other file appears, no text anywhere', async () => {
+    const tmp = await fx.home();
+    const snapshot = async (dir: string) => {
+      const out = new Map<string, Buffer>();
+      for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+        if (entry.isFile()) {
+          const path = join(entry.parentPath, entry.name);
+          out.set(path, await readFile(path));
+        }
+      }
+      return out;
+    };
+    const before = [await snapshot(alice.home), await snapshot(bob.home)];
+    const [pa, pb] = [await freePort(), await freePort()];
+    const env = { TMPDIR: tmp };
+    const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20'], env);
+    const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20'], env);
+    await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    const secret = `the password is ${randomBytes(8).toString('hex')}`;
+    a.send(secret);
+    await b.waitFor((e) => e.event === 'message' && e.text === secret);
+    a.endInput();
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    const after = [await snapshot(alice.home), await snapshot(bob.home)];
+    for (const i of [0, 1]) {
+      assert.deepEqual([...after[i]!.keys()], [...before[i]!.keys()], 'no file added or removed');
+      for (const [path, bytes] of before[i]!) assert.ok(after[i]!.get(path)?.equals(bytes), `${path} unchanged`);
+    }
+    assert.deepEqual((await snapshot(tmp)).size, 0, 'nothing written to TMPDIR');
+    for (const files of after) for (const bytes of files.values()) assert.ok(!bytes.includes(Buffer.from(secret)));
   });
 
   test('bob ends it with SIGTERM: CLOSE is sent and both exit 0', async () => {
