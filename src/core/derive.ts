@@ -15,7 +15,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, hkdfSync } from 'node:crypto';
 import { base32, base32nopad } from '@scure/base';
-import { assertBytes, compareBytes, concatBytes, equalBytes, u32be, wipe } from './bytes.ts';
+import { assertBytes, base64, compareBytes, concatBytes, equalBytes, u32be, wipe } from './bytes.ts';
 import { CryptoError, InternalError, UsageError } from './errors.ts';
 import { x25519, x25519FromSecret, X25519_KEY_SIZE, type X25519Key } from './x25519.ts';
 
@@ -179,7 +179,7 @@ export function parseOnionAddress(text: string): Uint8Array {
 /** The key blob of `ADD_ONION ED25519-V3:<blob>`: standard padded base64 of the 64-byte expanded key. */
 export function onionExpandedKeyBase64(expandedKey: Uint8Array): string {
   assertBytes(expandedKey, 'expandedKey', ONION_EXPANDED_KEY_SIZE);
-  return Buffer.from(expandedKey.buffer, expandedKey.byteOffset, expandedKey.byteLength).toString('base64');
+  return base64(expandedKey);
 }
 
 /** An x25519 client-authorization key pair (rend-spec-v3 "client authorization"). */
@@ -216,7 +216,7 @@ export function clientAuthPublicBase32(publicKey: Uint8Array): string {
 /** Key blob of `ONION_CLIENT_AUTH_ADD <addr> x25519:<blob>`: standard padded base64 of the 32-byte secret. */
 export function clientAuthSecretBase64(secret: Uint8Array): string {
   assertBytes(secret, 'secret', X25519_KEY_SIZE);
-  return Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).toString('base64');
+  return base64(secret);
 }
 
 /** What we publish for one day. */

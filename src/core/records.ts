@@ -173,15 +173,6 @@ export function decodeRecord(plaintext: Uint8Array): SessionRecord {
 }
 
 /**
- * Takes the next whole record off a byte stream: `null` when more bytes are needed, else the record
- * and the bytes consumed. Records have a fixed size, so no length travels in clear.
- */
-export function takeRecord(buffer: Uint8Array): { record: Uint8Array; consumed: number } | null {
-  if (buffer.length < RECORD_SIZE) return null;
-  return { record: buffer.subarray(0, RECORD_SIZE), consumed: RECORD_SIZE };
-}
-
-/**
  * Incremental splitter for a byte stream of fixed-size records: works on any chunking, never holds
  * more than one partial record.
  */

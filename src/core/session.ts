@@ -100,6 +100,9 @@ export type CloseReason =
   | 'connection_lost' // the session's connection closed without CLOSE
   | 'error'; // see `code`
 
+/** The ends that close a session with a CLOSE of the same name and a grace period. */
+type GracefulEnd = 'quit' | 'idle' | 'max_duration';
+
 export type PhaseName = 'idle' | 'starting_tor' | 'rendezvous' | 'handshaking' | 'active' | 'closing' | 'closed' | 'failed';
 
 export type SessionEvent =
@@ -188,14 +191,8 @@ type Phase =
   | { readonly kind: 'starting_tor'; readonly deadline: number }
   | Rendezvous
   | Active
-  | {
-      readonly kind: 'closing';
-      readonly deadline: number;
-      readonly conn: ConnId | null;
-      readonly reason: CloseReason;
-      readonly code: ErrorCode | null;
-      readonly hadSession: boolean;
-    }
+  /** Only after a session, ended by us or a limit: the CLOSE record is on its way out. */
+  | { readonly kind: 'closing'; readonly deadline: number; readonly conn: ConnId; readonly reason: GracefulEnd }
   | { readonly kind: 'closed'; readonly reason: CloseReason; readonly hadSession: boolean }
   | { readonly kind: 'failed'; readonly code: ErrorCode; readonly hadSession: boolean };
 
@@ -230,15 +227,21 @@ function failureRank(code: ErrorCode): number {
 export function abortSession(state: SessionState): { hadSession: boolean } {
   const p = state.phase;
   const conns = p.kind === 'rendezvous' ? [...p.conns.values()] : p.kind === 'active' ? [p.conn] : [];
-  for (const c of conns) {
-    c.hs?.wipe();
-    c.tx?.wipe();
-    c.rx?.wipe();
-    c.splitter.wipe();
-  }
+  for (const c of conns) wipeConn(c);
   if (p.kind === 'active') wipeReassembly(p.reassembly);
-  const hadSession = p.kind === 'active' || ((p.kind === 'closing' || p.kind === 'closed' || p.kind === 'failed') && p.hadSession);
+  const hadSession = p.kind === 'active' || p.kind === 'closing' || ((p.kind === 'closed' || p.kind === 'failed') && p.hadSession);
   return { hadSession };
+}
+
+/** Zeroes a connection's handshake and transport keys and its partial record, and forgets them. */
+function wipeConn(conn: Conn): void {
+  conn.hs?.wipe();
+  conn.hs = null;
+  conn.tx?.wipe();
+  conn.rx?.wipe();
+  conn.tx = null;
+  conn.rx = null;
+  conn.splitter.wipe();
 }
 
 export function createSession(config: SessionConfig): SessionState {
@@ -249,7 +252,7 @@ export function createSession(config: SessionConfig): SessionState {
 /** The name of the state a UI shows. */
 export function phaseName(state: SessionState): PhaseName {
   const p = state.phase;
-  if (p.kind === 'rendezvous') return p.conns.size > 0 && [...p.conns.values()].some((c) => c.stage !== 'dialing') ? 'handshaking' : 'rendezvous';
+  if (p.kind === 'rendezvous') return [...p.conns.values()].some((c) => c.stage !== 'dialing') ? 'handshaking' : 'rendezvous';
   return p.kind;
 }
 
@@ -446,13 +449,7 @@ class Machine {
     try {
       if (closeRecord !== null && conn.tx !== null) this.#writeRecord(conn, { type: 'CLOSE', reason: closeRecord });
     } finally {
-      conn.hs?.wipe();
-      conn.hs = null;
-      conn.tx?.wipe();
-      conn.rx?.wipe();
-      conn.tx = null;
-      conn.rx = null;
-      conn.splitter.wipe();
+      wipeConn(conn);
       this.#act({ type: 'close_conn', conn: conn.id });
     }
   }
@@ -560,11 +557,9 @@ class Machine {
       if (conn.stage === 'commit_sent') p.lostCommit = true;
       this.#rejectConn(p, conn, code, null);
     } else if (p.kind === 'active' && p.conn.id === id) {
-      const truncated = p.conn.splitter.pending > 0;
-      this.#endActive(p, null, 'connection_lost', null);
-      this.#terminate('connection_lost', truncated ? 'RECORD_TRUNCATED' : null, true);
+      this.#terminate('connection_lost', p.conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : null, true, null);
     } else if (p.kind === 'closing' && p.conn === id) {
-      this.#terminate(p.reason, p.code, p.hadSession);
+      this.#terminate(p.reason, null, true);
     }
   }
 
@@ -593,13 +588,11 @@ class Machine {
 
   #onConnError(conn: Conn, e: unknown): void {
     const code: ErrorCode = e instanceof EntrechatError ? e.code : 'INTERNAL';
-    if (e instanceof EntrechatError && e.fault === 'user') throw e;
     const p = this.#phase;
     if (p.kind === 'rendezvous' && p.conns.get(conn.id) === conn) {
       this.#rejectConn(p, conn, code, conn.tx !== null ? 'error' : null);
     } else if (p.kind === 'active' && p.conn === conn) {
-      this.#endActive(p, 'error', 'error', null);
-      this.#terminate('error', code, true);
+      this.#terminate('error', code, true, 'error');
     }
   }
 
@@ -766,8 +759,7 @@ class Machine {
         const reason: CloseReason = record.reason === 'quit' ? 'peer_quit'
           : record.reason === 'idle' || record.reason === 'max_duration' ? record.reason
           : record.reason === 'ended' ? 'connection_lost' : 'error';
-        this.#endActive(a, null, reason, null);
-        this.#terminate(reason, reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : null, true);
+        this.#terminate(reason, reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : null, true, null);
         return;
       }
       case 'COMMIT':
@@ -803,13 +795,10 @@ class Machine {
         this.#terminate('quit', null, false);
         return;
       case 'rendezvous':
-        // 'ended', not 'quit': a peer that took a COMMIT of ours must not see a normal end of a
-        // session we never had.
-        this.#dropAll(p, 'ended');
         this.#terminate('quit', null, false);
         return;
       case 'active':
-        this.#endActive(p, 'quit', 'quit', null);
+        this.#endActive(p, 'quit');
         return;
       case 'closing':
       case 'closed':
@@ -830,13 +819,11 @@ class Machine {
         if (now >= p.deadline) this.#fail('TOR_BOOTSTRAP_TIMEOUT');
         return;
       case 'closing':
-        if (now >= p.deadline) this.#terminate(p.reason, p.code, p.hadSession);
+        if (now >= p.deadline) this.#terminate(p.reason, null, true);
         return;
       case 'rendezvous': {
         if (now >= p.windowEnd) {
-          const failure = p.lastFailure;
-          this.#dropAll(p, 'ended');
-          this.#terminate('window_expired', failure, false);
+          this.#terminate('window_expired', p.lastFailure, false);
           return;
         }
         for (const conn of [...p.conns.values()]) {
@@ -852,12 +839,11 @@ class Machine {
       }
       case 'active':
         if (now >= p.startedAt + p.limits.maxSession) {
-          this.#endActive(p, 'max_duration', 'max_duration', null);
+          this.#endActive(p, 'max_duration');
         } else if (now >= p.lastText + p.limits.idle) {
-          this.#endActive(p, 'idle', 'idle', null);
+          this.#endActive(p, 'idle');
         } else if (now >= p.lastReceived + PEER_GONE_AFTER) {
-          this.#endActive(p, null, 'peer_gone', null);
-          this.#terminate('peer_gone', 'PEER_GONE', true);
+          this.#terminate('peer_gone', 'PEER_GONE', true, null);
         } else if (now >= p.lastSent + KEEPALIVE_INTERVAL) {
           this.#writeRecord(p.conn, { type: 'PING' });
         }
@@ -867,52 +853,37 @@ class Machine {
 
   // --- endings -------------------------------------------------------------------------------
 
-  /** Drops every rendezvous connection, telling those with keys why (`quit` or `error`). */
-  #dropAll(r: Rendezvous, wire: WireCloseReason): void {
-    for (const c of r.conns.values()) this.#dropConn(c, c.tx !== null ? wire : null);
-    r.conns.clear();
-  }
-
   /**
-   * Leaves the active state: sends CLOSE when `wire` is given, wipes the transport keys, and waits in
-   * `closing` for the connection to end (at most CLOSE_GRACE).
+   * Ends a session gracefully: CLOSE with the reason, keys and buffered parts wiped, then `closing`
+   * until the connection ends (at most CLOSE_GRACE).
    */
-  #endActive(a: Active, wire: WireCloseReason | null, reason: CloseReason, code: ErrorCode | null): void {
-    this.#dropConn(a.conn, wire);
-    a.unacked.clear();
+  #endActive(a: Active, reason: GracefulEnd): void {
+    this.#dropConn(a.conn, reason);
     wipeReassembly(a.reassembly);
     a.reassembly = EMPTY_REASSEMBLY;
-    this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason, code, hadSession: true };
+    this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason };
   }
 
   #fail(code: ErrorCode): void {
     const p = this.#phase;
-    switch (p.kind) {
-      case 'closed':
-      case 'failed':
-        return;
-      case 'rendezvous':
-        this.#dropAll(p, 'ended');
-        break;
-      case 'active':
-        this.#dropConn(p.conn, 'error');
-        wipeReassembly(p.reassembly);
-        break;
-      case 'idle':
-      case 'starting_tor':
-      case 'closing':
-        break;
-    }
-    this.#terminate('error', code, p.kind === 'active' || (p.kind === 'closing' && p.hadSession));
+    this.#terminate('error', code, p.kind === 'active' || p.kind === 'closing', 'error');
   }
 
-  /** Final teardown, the same on every path: unpublish, stop Tor, wipe, then the closing event. */
-  #terminate(reason: CloseReason, code: ErrorCode | null, hadSession: boolean): void {
+  /**
+   * Final teardown, the same on every path: the connections still held are closed (rendezvous ones
+   * with CLOSE(ended) when they have keys, so that a peer that took a COMMIT of ours never sees a
+   * normal end of a session we never had; the session's with `activeWire`), every key and buffered
+   * message part wiped, then unpublish, stop Tor, wipe, and the closing event.
+   */
+  #terminate(reason: CloseReason, code: ErrorCode | null, hadSession: boolean, activeWire: WireCloseReason | null = null): void {
     const p = this.#phase;
     if (p.kind === 'closed' || p.kind === 'failed') return;
-    if (p.kind === 'rendezvous') this.#dropAll(p, 'ended');
+    if (p.kind === 'rendezvous') {
+      for (const c of p.conns.values()) this.#dropConn(c, c.tx !== null ? 'ended' : null);
+      p.conns.clear();
+    }
     if (p.kind === 'active') {
-      this.#dropConn(p.conn, null);
+      this.#dropConn(p.conn, activeWire);
       wipeReassembly(p.reassembly);
     }
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
