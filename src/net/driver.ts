@@ -45,7 +45,7 @@ function attempt<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function monotonicNow(): number {
+function monotonicNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
