@@ -58,8 +58,32 @@ export const ERROR_CODES = {
   BAD_PUBLIC_KEY: 'crypto',
   HANDSHAKE_STATE: 'crypto',
 
-  // --- Tor misbehaved or is missing (TorError); filled in by the Tor layer ---
+  // --- Tor misbehaved or is missing (TorError) ---
+  TOR_NOT_FOUND: 'tor',
+  TOR_SPAWN_FAILED: 'tor',
+  TOR_CONFIG_INVALID: 'tor',
   TOR_BOOTSTRAP_TIMEOUT: 'tor',
+  TOR_EXITED: 'tor',
+  TOR_CONTROL_UNREACHABLE: 'tor',
+  TOR_CONTROL_AUTH_FAILED: 'tor',
+  TOR_CONTROL_PROTOCOL: 'tor',
+  TOR_CONTROL_CLOSED: 'tor',
+  TOR_COMMAND_FAILED: 'tor',
+  TOR_ONION_COLLISION: 'tor',
+  TOR_ONION_MISMATCH: 'tor',
+  TOR_SOCKS_FAILED: 'tor',
+  TOR_HS_DESC_NOT_FOUND: 'tor',
+  TOR_HS_DESC_INVALID: 'tor',
+  TOR_HS_INTRO_FAILED: 'tor',
+  TOR_HS_REND_FAILED: 'tor',
+  TOR_HS_AUTH_MISSING: 'tor',
+  TOR_HS_AUTH_BAD: 'tor',
+  TOR_HS_BAD_ADDRESS: 'tor',
+  TOR_HS_INTRO_TIMEOUT: 'tor',
+  TESTNET_PORT_BUSY: 'tor',
+  TESTNET_SETUP_FAILED: 'tor',
+  TESTNET_NOT_READY: 'tor',
+  TESTNET_DIR_INVALID: 'tor',
 
   // --- the store on disk (StoreError) ---
   STORE_NOT_FOUND: 'store',
