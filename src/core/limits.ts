@@ -60,3 +60,9 @@ export const DIAL_RETRY_FIRST = 1 * SECOND;
 export const DIAL_RETRY_MAX = 10 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
+
+// --- tor ---
+/** Longest control-port line we accept from tor (64 KiB): far above any line tor writes (long values come as data blocks); bounds buffering. */
+export const MAX_CONTROL_LINE = 64 * 1024;
+/** Largest control-port reply or event, data blocks included (1 MiB): bounds memory per reply; we never ask for bulk data. */
+export const MAX_CONTROL_REPLY = 1024 * 1024;
