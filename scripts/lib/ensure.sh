@@ -26,6 +26,10 @@ ensure_npm_deps() {
   fi
 }
 
+# The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert) and
+# strace (the suite checks that nothing touches the network outside a session).
+ENTRECHAT_DEBS=(tor strace)
+
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {
   local missing=() p

@@ -19,6 +19,7 @@ import {
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
+import { cmdTestnet } from './testnet.ts';
 
 const HELP = `entrechat — talk in real time over Tor onion services, and leave nothing behind
 
@@ -28,6 +29,8 @@ Usage:
   entrechat contacts add NAME CODE
   entrechat contacts list [--json]
   entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
+  entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
+  entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
 
 Options:
   --passphrase-file FILE   read the store passphrase from FILE (first line) instead of the terminal
@@ -265,6 +268,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
 
 export async function main(argv: string[], io: Io): Promise<number> {
   try {
+    if (argv[0] === 'testnet') return await cmdTestnet(argv.slice(1), io);
     const { values, positionals } = parse(argv);
     const [command, ...rest] = positionals;
     if (values.help === true || command === undefined || command === 'help') {
