@@ -5,6 +5,6 @@
 export { addContact, CONTACT_NAME_MAX, contactSafetyNumber, initIdentity, listContacts, whoami, type ContactView } from './identity.ts';
 export { storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
-export { talk, talkTo, type ClosedEvent, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
+export { talk, talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { defaultHome, type StoreAuth } from '../store/store.ts';
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';

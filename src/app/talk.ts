@@ -21,6 +21,7 @@ import {
 import type { SessionEvent } from '../core/session.ts';
 import { SessionDriver, type ClosedEvent } from '../net/driver.ts';
 import { createLoopbackTransport } from '../net/loopback.ts';
+import { createTorTransport, type TorChoice } from '../net/tor.ts';
 import type { Transport } from '../net/transport.ts';
 
 export type TalkEvent = SessionEvent;
@@ -33,7 +34,13 @@ export interface LoopbackRoute {
   readonly peerPort: number;
 }
 
-export type Route = LoopbackRoute;
+/** Over Tor onion services: the real thing. */
+export interface TorRoute {
+  readonly kind: 'tor';
+  readonly tor: TorChoice;
+}
+
+export type Route = LoopbackRoute | TorRoute;
 
 export interface TalkOptions {
   readonly identity: Identity;
@@ -66,11 +73,26 @@ export function bounded(name: string, value: number | undefined, fallback: numbe
   return v;
 }
 
+/** The route's transport; its `wipe` also zeroes the plan's secrets (onion and client-auth keys). */
 function transportFor(route: Route, plan: RendezvousPlan): Transport {
-  const today = plan.days[0];
-  if (today === undefined) throw new UsageError('BAD_ARGUMENT', 'no rendezvous day');
-  const inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort, day: today.day });
-  return { ...inner, wipe: () => { inner.wipe(); wipePlan(plan); } };
+  let inner: Transport;
+  if (route.kind === 'tor') {
+    inner = createTorTransport({ plan, tor: route.tor });
+  } else {
+    const today = plan.days[0];
+    if (today === undefined) throw new UsageError('BAD_ARGUMENT', 'no rendezvous day');
+    inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort, day: today.day });
+  }
+  // Methods are called on `inner` itself: the Tor transport's methods share its closure.
+  return {
+    start: (onProgress, signal, onFailure) => inner.start(onProgress, signal, onFailure),
+    publish: (onConnection, signal) => inner.publish(onConnection, signal),
+    dial: (day, signal) => inner.dial(day, signal),
+    unpublish: () => inner.unpublish(),
+    stop: () => inner.stop(),
+    failed: () => inner.failed?.() ?? null,
+    wipe: () => { inner.wipe(); wipePlan(plan); },
+  };
 }
 
 /** Starts a session attempt at once. */
@@ -88,7 +110,7 @@ export function talk(options: TalkOptions): TalkHandle {
   let driver: SessionDriver;
   try {
     // Loopback serves a single day: it has one port, not one onion per day.
-    const days = plan.days.slice(0, 1).map((d) => ({
+    const days = (options.route.kind === 'loopback' ? plan.days.slice(0, 1) : plan.days).map((d) => ({
       day: d.day,
       ownOnion: d.ownOnion.address,
       peerOnion: d.peerOnion.address,

@@ -31,9 +31,16 @@ export function exitCodeForError(error: unknown): number {
   return isEntrechatError(error) ? BY_FAULT[error.fault] : EXIT.INTERNAL;
 }
 
+/** What Tor says when a peer's onion is not there: at the window's end, a peer who did not come. */
+const PEER_ABSENT: ReadonlySet<string> = new Set([
+  'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT', 'TOR_SOCKS_FAILED',
+]);
+
 /** Exit code of `talk` from how the attempt ended. */
 export function exitCodeForClose(closed: ClosedEvent): number {
   const fault = closed.code === undefined ? null : ERROR_CODES[closed.code];
+  // The peer's onion never answered within the window: the peer did not come (or holds a wrong code).
+  if (!closed.hadSession && closed.reason === 'window_expired' && closed.code !== undefined && PEER_ABSENT.has(closed.code)) return EXIT.NO_SESSION;
   if (fault === 'tor') return EXIT.TOR;
   if (fault === 'internal') return EXIT.INTERNAL;
   if (fault === 'user') return EXIT.USAGE;

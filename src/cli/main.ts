@@ -16,6 +16,7 @@ import {
   whoami,
   type StoreAuth,
   type TalkEvent,
+  type Route,
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
@@ -28,6 +29,7 @@ Usage:
   entrechat whoami [--json]
   entrechat contacts add NAME CODE
   entrechat contacts list [--json]
+  entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
   entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
   entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
@@ -37,6 +39,11 @@ Options:
   --no-passphrase          (init) store the identity unprotected: for tests and demos only
   --json                   machine-readable output, one JSON object per line
   --window SECONDS         how long talk waits for the peer (default 180)
+  --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
+  --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
+                           host:port on loopback or a unix socket path; cookie or password auth
+  --tor-control-password-file FILE
+                           (talk) the control-port password for --tor-control, first line of FILE
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
 
@@ -60,6 +67,9 @@ const OPTIONS = {
   'window': { type: 'string' },
   'loopback-listen': { type: 'string' },
   'loopback-peer': { type: 'string' },
+  'tor-config': { type: 'string' },
+  'tor-control': { type: 'string' },
+  'tor-control-password-file': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -179,6 +189,8 @@ function eventJson(event: TalkEvent): Record<string, unknown> | null {
       return { event: 'progress', percent: event.percent, summary: event.summary };
     case 'published':
       return { event: 'progress', step: 'published' };
+    case 'window':
+      return { event: 'window', seconds: event.ms / 1000 };
     case 'active':
       return { event: 'active', session: event.tag, idleSeconds: event.idle / 1000, maxSeconds: event.maxSession / 1000 };
     case 'sent':
@@ -194,14 +206,39 @@ function eventJson(event: TalkEvent): Record<string, unknown> | null {
   }
 }
 
+/** Tor by default (a tor spawned for the session, or an existing one with --tor-control); loopback for tests. */
+async function routeFrom(values: Values): Promise<Route> {
+  const listen = integer(values['loopback-listen'], '--loopback-listen');
+  const peer = integer(values['loopback-peer'], '--loopback-peer');
+  const torConfig = values['tor-config'];
+  const torControl = values['tor-control'];
+  const passwordFile = values['tor-control-password-file'];
+  if (listen !== undefined || peer !== undefined) {
+    if (listen === undefined || peer === undefined) throw new UsageError('BAD_ARGUMENT', '--loopback-listen and --loopback-peer go together');
+    if (torConfig !== undefined || torControl !== undefined) throw new UsageError('BAD_ARGUMENT', 'the loopback route does not use Tor options');
+    return { kind: 'loopback', listenPort: listen, peerPort: peer };
+  }
+  if (torConfig !== undefined && torControl !== undefined) {
+    throw new UsageError('BAD_ARGUMENT', '--tor-config configures a tor that Entrechat starts; --tor-control uses one already running: choose one');
+  }
+  if (passwordFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-password-file goes with --tor-control');
+  if (torControl !== undefined) {
+    let password: string | undefined;
+    if (passwordFile !== undefined) {
+      const text = await readFile(passwordFile, 'utf8').catch((cause: unknown) => {
+        throw new UsageError('BAD_ARGUMENT', 'cannot read the Tor control password file', { cause });
+      });
+      password = text.split(/\r?\n/)[0] ?? '';
+    }
+    return { kind: 'tor', tor: { kind: 'attach', address: torControl, ...(password !== undefined ? { password } : {}) } };
+  }
+  return { kind: 'tor', tor: { kind: 'spawn', ...(torConfig !== undefined ? { configFile: torConfig } : {}) } };
+}
+
 async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
   const name = positional(args, 0, 'NAME');
   if (values.json !== true) throw new UsageError('BAD_ARGUMENT', 'the interactive chat is not available yet: use talk NAME --json');
-  const listen = integer(values['loopback-listen'], '--loopback-listen');
-  const peer = integer(values['loopback-peer'], '--loopback-peer');
-  if (listen === undefined || peer === undefined) {
-    throw new UsageError('BAD_ARGUMENT', 'sessions over Tor are not available yet: use --loopback-listen and --loopback-peer');
-  }
+  const route = await routeFrom(values);
   const windowSeconds = integer(values.window, '--window');
   const auth = await authForExisting(home, values);
   const unacked = new Set<number>();
@@ -255,7 +292,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       home,
       auth,
       contact: name,
-      route: { kind: 'loopback', listenPort: listen, peerPort: peer },
+      route,
       ...(windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {}),
       onEvent,
     });

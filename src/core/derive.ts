@@ -39,6 +39,8 @@ const MAX_DAY = 0xffff_ffff;
 /** rend-spec-v3 §6 "Encoding onion addresses": 32-byte key ‖ 2-byte checksum ‖ version 0x03. */
 export const ONION_VERSION = 0x03;
 export const ONION_ADDRESS_LENGTH = 56;
+/** The virtual port of every rendezvous onion (`ADD_ONION … Port=1,<our listener>`): any fixed number would do. */
+export const ONION_VIRTUAL_PORT = 1;
 const ONION_CHECKSUM_LABEL = '.onion checksum';
 const ED25519_KEY_SIZE = 32;
 /** tor's ed25519 "expanded secret key": clamped scalar (32, little-endian) ‖ PRF secret (32). */

@@ -58,6 +58,10 @@ export const CLOSE_GRACE = 2 * SECOND;
 /** First and largest pause between dial attempts (doubling in between). */
 export const DIAL_RETRY_FIRST = 1 * SECOND;
 export const DIAL_RETRY_MAX = 10 * SECOND;
+/** Bound on one dial through Tor (SOCKS exchange included): an onion connection that takes longer is retried. */
+export const TOR_DIAL_TIMEOUT = 60 * SECOND;
+/** Tor rate-limits `SIGNAL NEWNYM` to one per 10 s (control-spec); we never ask more often. */
+export const NEWNYM_MIN_INTERVAL = 10 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
 

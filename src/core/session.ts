@@ -109,6 +109,8 @@ export type SessionEvent =
   | { readonly type: 'state'; readonly state: PhaseName }
   | { readonly type: 'tor_progress'; readonly percent: number; readonly summary: string }
   | { readonly type: 'published' }
+  /** The rendezvous window has started: the peer has `ms` to show up (a UI counts down from here). */
+  | { readonly type: 'window'; readonly ms: number }
   /** The session is committed: `tag` names it identically on both sides (a prefix of the handshake hash). */
   | { readonly type: 'active'; readonly tag: string; readonly idle: number; readonly maxSession: number; readonly initiator: boolean }
   | { readonly type: 'sent'; readonly id: number }
@@ -159,7 +161,7 @@ interface Rendezvous {
   readonly kind: 'rendezvous';
   readonly windowEnd: number;
   readonly conns: Map<ConnId, Conn>;
-  /** Per day: when to dial next, or null while a dial for that day is under way. */
+  /** Per day: when to dial next, or null while none is due (a dial is under way, or Tor said retrying is useless). */
   readonly nextDial: Map<number, number | null>;
   readonly dialDelay: Map<number, number>;
   dialCount: number;
@@ -213,11 +215,23 @@ export interface StepResult {
  * protocol beats a connection that merely broke or timed out, which beats a peer who was not there.
  */
 function failureRank(code: ErrorCode): number {
-  if (code === 'CONNECTION_LOST') return 0;
+  // A peer who is not there (yet), or a path through Tor that broke: the least telling.
+  if (code === 'CONNECTION_LOST' || code === 'TOR_SOCKS_FAILED' || code === 'TOR_HS_DESC_NOT_FOUND'
+    || code === 'TOR_HS_INTRO_FAILED' || code === 'TOR_HS_REND_FAILED' || code === 'TOR_HS_INTRO_TIMEOUT') return 0;
   // Also what a peer that quits or gives up mid-handshake causes: telling, not conclusive.
   if (code === 'CONNECTION_EVICTED' || code === 'HANDSHAKE_TIMEOUT' || code === 'RECORD_TRUNCATED'
     || code === 'HANDSHAKE_REJECTED' || code === 'PEER_CLOSED_WITH_ERROR') return 1;
   return 2;
+}
+
+/**
+ * Whether a failed dial is worth repeating within the window. Tor's answers that cannot change by
+ * waiting (a descriptor that does not verify, a client-authorization key refused or missing, an
+ * address Tor calls malformed) stop the dials to that day; the listener keeps accepting.
+ */
+export function dialRetryable(code: ErrorCode): boolean {
+  return code !== 'TOR_HS_DESC_INVALID' && code !== 'TOR_HS_AUTH_MISSING' && code !== 'TOR_HS_AUTH_BAD'
+    && code !== 'TOR_HS_BAD_ADDRESS';
 }
 
 /**
@@ -399,6 +413,7 @@ class Machine {
       lostCommit: false,
     };
     this.#phase = r;
+    this.#emit({ type: 'window', ms: this.#config.window });
     this.#act({ type: 'publish' });
     for (const d of this.#config.days) {
       dialDelay.set(d.day, DIAL_RETRY_FIRST);
@@ -519,7 +534,8 @@ class Machine {
     if (conn?.stage !== 'dialing') return;
     p.conns.delete(id);
     this.#noteFailure(p, code);
-    this.#scheduleRedial(p, conn.day);
+    if (dialRetryable(code)) this.#scheduleRedial(p, conn.day);
+    else p.nextDial.set(conn.day.day, null);
   }
 
   #onAccepted(id: ConnId, dayNumber: number): void {

@@ -193,7 +193,11 @@ export class SessionDriver {
     for (const action of actions) {
       switch (action.type) {
         case 'start_tor':
-          this.#starting = attempt(() => this.#transport.start((p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); }, this.#abort.signal)).then(
+          this.#starting = attempt(() => this.#transport.start(
+            (p) => { this.#feed({ type: 'tor_progress', percent: p.percent, summary: p.summary }); },
+            this.#abort.signal,
+            (e) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
+          )).then(
             () => { this.#feed({ type: 'tor_ready' }); },
             (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
           );
@@ -276,6 +280,14 @@ export class SessionDriver {
     socket.end();
   }
 
+  #transportFailure(): ErrorCode | null {
+    try {
+      return this.#transport.failed?.() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   #wipeTransport(): void {
     try {
       this.#transport.wipe();
@@ -332,7 +344,19 @@ export class SessionDriver {
     socket.once('close', () => {
       if (this.#sockets.get(conn) === socket) {
         this.#sockets.delete(conn);
-        this.#feed({ type: 'conn_closed', conn });
+        // A connection cut because Tor died ends the attempt with Tor's error, not as a lost peer.
+        const report = (failed: ErrorCode | null): void => {
+          if (failed !== null) this.#feed({ type: 'tor_failed', code: failed });
+          this.#feed({ type: 'conn_closed', conn });
+        };
+        const failed = this.#transportFailure();
+        const transport = this.#transport;
+        if (failed !== null || transport.probe === undefined || this.#finished) {
+          report(failed);
+          return;
+        }
+        const probing = attempt(() => transport.probe?.() ?? Promise.resolve(null)).catch(() => null).then(report);
+        this.#teardown.push(probing);
       }
     });
   }

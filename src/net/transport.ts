@@ -4,6 +4,7 @@
  * development) and over Tor onion services.
  */
 import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../core/errors.ts';
 
 export interface TransportProgress {
   readonly percent: number;
@@ -15,7 +16,19 @@ export interface Transport {
    * Brings up whatever the transport runs on (Tor); resolves when ready to publish and dial. Settles
    * promptly (rejecting) once `signal` aborts.
    */
-  start(onProgress: (progress: TransportProgress) => void, signal: AbortSignal): Promise<void>;
+  start(onProgress: (progress: TransportProgress) => void, signal: AbortSignal, onFailure?: (error: unknown) => void): Promise<void>;
+  /**
+   * Synchronously: the error that made the transport unusable (Tor exited, its control connection
+   * closed), or null. Asked when a connection closes, so that a session cut by Tor's death ends with
+   * Tor's error rather than as a lost connection; `onFailure` (given to `start`) reports it as well.
+   */
+  failed?(): ErrorCode | null;
+  /**
+   * Asks whatever the transport runs on whether it still works (for Tor: one control-port round trip),
+   * for when `failed` cannot tell yet: a tor that was killed closes our streams and its control
+   * connection in no fixed order. Resolves with the error that made it unusable, or null; never rejects.
+   */
+  probe?(): Promise<ErrorCode | null>;
   /** Starts accepting connections for the rendezvous days. Settles promptly once `signal` aborts. */
   publish(onConnection: (socket: Duplex, day: number) => void, signal: AbortSignal): Promise<void>;
   /**

@@ -1,0 +1,242 @@
+/**
+ * The Tor transport: rendezvous over v3 onion services that only the pair can compute and reach.
+ *
+ * For every rendezvous day (today, and the adjacent day within 30 minutes of midnight UTC) we publish
+ * our own derived onion with client authorization for the peer's derived key only (`ADD_ONION …
+ * Flags=V3Auth ClientAuthV3=…`, without `Detach`: the service dies with our control connection), and
+ * dial the peer's derived onion through Tor's SOCKS port after `ONION_CLIENT_AUTH_ADD` of our own
+ * client-authorization key. Each onion forwards to a listener of ours: a unix socket in the session's
+ * 0700 folder for a tor we spawned, 127.0.0.1 for a tor we attach to (which may run as another user).
+ *
+ * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). When a
+ * dial failed for want of a descriptor, the next dial first sends `SIGNAL NEWNYM` (at most once per
+ * NEWNYM_MIN_INTERVAL), which clears that cache and also drops client-authorization keys added without
+ * `Permanent`: they are added again right after.
+ */
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64, ONION_VIRTUAL_PORT, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
+import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
+import { NEWNYM_MIN_INTERVAL, TOR_DIAL_TIMEOUT } from '../core/limits.ts';
+import { addOnion } from '../tor/commands/add-onion.ts';
+import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
+import { delOnion } from '../tor/commands/del-onion.ts';
+import { getInfo } from '../tor/commands/getinfo.ts';
+import { parseHsDesc } from '../tor/commands/events.ts';
+import { signal as torSignal } from '../tor/commands/signal.ts';
+import { attachTor, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
+import { connectOnion } from '../tor/socks.ts';
+import type { Transport } from './transport.ts';
+
+/** A tor that does not answer a control command within this is taken for dead (see `probe`). */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** Which tor the session runs on. */
+export type TorChoice =
+  /** Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's). */
+  | { readonly kind: 'spawn'; readonly configFile?: string }
+  /** Attach to a running tor's control port (host:port on loopback, or a unix socket path). */
+  | { readonly kind: 'attach'; readonly address: string; readonly password?: string };
+
+export interface TorTransportOptions {
+  readonly plan: RendezvousPlan;
+  readonly tor: TorChoice;
+}
+
+interface Published {
+  readonly server: Server;
+  readonly day: number;
+  serviceId: string | null;
+}
+
+/** Read through a call: the signal may have aborted during an await (narrowing would say otherwise). */
+function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function ended(): ProtocolError {
+  return new ProtocolError('CONNECTION_LOST', 'the attempt ended');
+}
+
+/** Listens on a unix socket in `dir`, or on 127.0.0.1 with a port the system picks; resolves the ADD_ONION target. */
+function listen(server: Server, dir: string | null, index: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'string' ? `unix:${a}` : a === null ? '' : `127.0.0.1:${a.port}`);
+    };
+    if (dir !== null) server.listen(join(dir, `rendezvous-${index}.sock`), done);
+    else server.listen(0, '127.0.0.1', done);
+  });
+}
+
+/**
+ * @throws TorError TOR_CONFIG_INVALID (an unreadable or unacceptable `configFile`), at once
+ */
+export function createTorTransport(options: TorTransportOptions): Transport {
+  const { plan, tor } = options;
+  const extraConfig = tor.kind === 'spawn' && tor.configFile !== undefined ? readTorConfig(tor.configFile) : undefined;
+  // SOCKS credentials for stream isolation: this session's circuits are shared with nothing else.
+  const isolation = randomBytes(16).toString('hex');
+  let session: TorSession | null = null;
+  const published: Published[] = [];
+  const authAdded = new Set<string>();
+  let lastNewnym = -Infinity;
+  let descriptorMissed = false;
+  let newnymBusy: Promise<void> | null = null;
+
+  const dayOf = (day: number): RendezvousDay => {
+    const d = plan.days.find((x) => x.day === day);
+    if (d === undefined) throw new TorError('TOR_HS_BAD_ADDRESS', 'no rendezvous for that day');
+    return d;
+  };
+
+  async function addClientAuth(s: TorSession): Promise<void> {
+    for (const d of plan.days) {
+      await onionClientAuthAdd(s.control, { serviceId: d.peerOnion.address, privateKeyBase64: clientAuthSecretBase64(d.ownAuth.secret) });
+      authAdded.add(d.peerOnion.address);
+    }
+  }
+
+  /** NEWNYM when a dial missed a descriptor, at most once per NEWNYM_MIN_INTERVAL; then the keys again. */
+  async function maybeNewnym(s: TorSession): Promise<void> {
+    if (newnymBusy !== null) return newnymBusy;
+    if (!descriptorMissed || performance.now() - lastNewnym < NEWNYM_MIN_INTERVAL) return;
+    newnymBusy = (async () => {
+      descriptorMissed = false;
+      lastNewnym = performance.now();
+      await torSignal(s.control, 'NEWNYM');
+      await addClientAuth(s);
+    })().finally(() => { newnymBusy = null; });
+    return newnymBusy;
+  }
+
+  return {
+    async start(onProgress, signal, onFailure) {
+      const report = (p: { percent: number; summary: string }): void => { onProgress({ percent: p.percent, summary: p.summary }); };
+      const s = tor.kind === 'spawn'
+        ? await spawnSessionTor({
+            ...(extraConfig !== undefined ? { extraConfig } : {}),
+            onProgress: report,
+            signal,
+            onSpawned: (spawned) => { session = spawned; },
+          })
+        : await attachTor({ address: tor.address, ...(tor.password !== undefined ? { password: tor.password } : {}), onProgress: report, signal });
+      session = s;
+      s.onFailure((e) => { onFailure?.(e); });
+      if (signal.aborted) throw ended();
+      await addClientAuth(s);
+    },
+
+    async publish(onConnection, signal) {
+      const s = session;
+      if (s === null) throw new TorError('TOR_EXITED', 'Tor is not running');
+      if (signal.aborted) throw ended();
+      const uploaded = new Promise<void>((resolve, reject) => {
+        const ours = new Set(plan.days.map((d) => d.ownOnion.address));
+        const off = s.control.onEvent((event) => {
+          const hs = parseHsDesc(event);
+          if (hs?.action === 'UPLOADED' && ours.has(hs.address)) {
+            off();
+            resolve();
+          }
+        });
+        signal.addEventListener('abort', () => { off(); reject(ended()); }, { once: true });
+      });
+      uploaded.catch(() => undefined);
+      for (const [index, d] of plan.days.entries()) {
+        const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
+        published.push(entry);
+        entry.server.on('error', () => undefined);
+        const target = await listen(entry.server, s.dir, index);
+        if (aborted(signal)) throw ended();
+        const { serviceId } = await addOnion(s.control, {
+          keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
+          ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
+          clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
+        });
+        entry.serviceId = serviceId;
+        if (serviceId !== d.ownOnion.address) {
+          throw new TorError('TOR_ONION_MISMATCH', 'Tor published a different onion address than the one derived for this pair');
+        }
+      }
+      // Published once a descriptor is on the directories: dials made before that are bound to fail.
+      await uploaded;
+    },
+
+    async dial(day, signal) {
+      const s = session;
+      if (s === null) throw new TorError('TOR_EXITED', 'Tor is not running');
+      const d = dayOf(day);
+      await maybeNewnym(s);
+      if (signal.aborted) throw ended();
+      try {
+        return await connectOnion({
+          socks: s.socks,
+          address: d.peerOnion.address,
+          port: ONION_VIRTUAL_PORT,
+          isolation,
+          signal,
+          timeoutMs: TOR_DIAL_TIMEOUT,
+        });
+      } catch (e) {
+        if (isEntrechatError(e) && e.code === 'TOR_HS_DESC_NOT_FOUND') descriptorMissed = true;
+        if (aborted(signal)) throw ended();
+        throw e;
+      }
+    },
+
+    async unpublish() {
+      const s = session;
+      const entries = published.splice(0);
+      for (const e of entries) {
+        if (s !== null && e.serviceId !== null && s.failure() === null) {
+          await delOnion(s.control, e.serviceId).catch(() => undefined);
+        }
+        await new Promise<void>((resolve) => e.server.close(() => { resolve(); }));
+      }
+    },
+
+    async stop() {
+      const s = session;
+      session = null;
+      if (s === null) return;
+      // A borrowed tor keeps running: take back the keys we gave it. A spawned one simply stops.
+      if (!s.spawned && s.failure() === null) {
+        for (const address of authAdded) await onionClientAuthRemove(s.control, address).catch(() => undefined);
+      }
+      authAdded.clear();
+      await s.close();
+    },
+
+    failed(): ErrorCode | null {
+      return session?.failure()?.code ?? null;
+    },
+
+    async probe(): Promise<ErrorCode | null> {
+      const s = session;
+      if (s === null) return null;
+      const known = s.failure();
+      if (known !== null) return known.code;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout'); }, PROBE_TIMEOUT_MS); });
+      try {
+        // A tor that answers is alive; one that closed the connection (or never answers) is not.
+        const answer = await Promise.race([getInfo(s.control, ['version']).then(() => 'ok' as const), timeout]);
+        return answer === 'ok' ? null : 'TOR_EXITED';
+      } catch {
+        return s.failure()?.code ?? 'TOR_EXITED';
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    wipe() {
+      // The plan's secrets are wiped by its owner (talk); the transport keeps no copy of its own.
+    },
+  };
+}

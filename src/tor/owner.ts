@@ -1,0 +1,334 @@
+/**
+ * The tor a session runs on: either one we spawn for the session alone (the default) or one already
+ * running that we attach to through its control port (`--tor-control`: Tails, Whonix, a system tor).
+ *
+ * A spawned tor gets a fresh 0700 temp folder, a control port on loopback (`ControlPort auto`, written
+ * to a file) with cookie authentication, a SOCKS unix socket inside the folder with extended errors,
+ * `__OwningControllerProcess` and `TAKEOWNERSHIP` (it exits with us, or when our control connection
+ * closes), `AvoidDiskWrites`, and its log on stdout, kept in memory. At the end it is stopped by pid
+ * (SIGTERM, then SIGKILL after 5 s) and its folder deleted, on every path.
+ *
+ * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
+ * onions and client-authorization entries) is removed by the transport before the connection closes.
+ */
+import { readFileSync } from 'node:fs';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isEntrechatError, TorError } from '../core/errors.ts';
+import { authenticate, authenticateAuto } from './commands/authenticate.ts';
+import { getInfo } from './commands/getinfo.ts';
+import { setEvents } from './commands/setevents.ts';
+import { ControlConnection, parseControlAddress, type Reply } from './control/connection.ts';
+import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
+import { spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
+import type { SocksEndpoint } from './socks.ts';
+
+export interface BootstrapProgress {
+  readonly percent: number;
+  readonly summary: string;
+}
+
+export interface TorSession {
+  readonly control: ControlConnection;
+  readonly socks: SocksEndpoint;
+  /** True for a tor we spawned (and will stop). */
+  readonly spawned: boolean;
+  /** Our temp folder (spawned tor only): where unix sockets for our listeners may live. */
+  readonly dir: string | null;
+  /** Synchronously: why this tor is no longer usable (it exited, its control connection closed), or null. */
+  failure(): TorError | null;
+  /** Called once if the tor becomes unusable before `close`. */
+  onFailure(listener: (error: TorError) => void): void;
+  /** Closes the control connection; a spawned tor is stopped and its folder removed. Idempotent, never rejects. */
+  close(): Promise<void>;
+}
+
+/** Options that the owner sets itself: a `--tor-config` file must not set them. */
+const OWNED_OPTIONS = new Set([
+  'datadirectory', 'controlport', 'controlportwritetofile', 'controlsocket', 'cookieauthentication', 'cookieauthfile',
+  'hashedcontrolpassword', 'socksport', '__owningcontrollerprocess', 'avoiddiskwrites', 'runasdaemon', 'pidfile',
+  'hiddenservicedir', 'hiddenserviceport', 'user', 'sandbox',
+]);
+
+/** How long a spawned tor gets to write its control port file. */
+const CONTROL_FILE_TIMEOUT_MS = 30_000;
+/** Unix socket paths are limited to 108 bytes on Linux (sun_path). */
+const UNIX_PATH_MAX = 100;
+
+/**
+ * Reads and checks a `--tor-config` file: torrc lines to add to a spawned tor (how a session joins the
+ * private test network). Options the owner manages are refused.
+ * @throws TorError TOR_CONFIG_INVALID
+ */
+export function readTorConfig(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new TorError('TOR_CONFIG_INVALID', 'cannot read the --tor-config file', { cause });
+  }
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const option = (line.split(/\s+/, 1)[0] ?? '').toLowerCase();
+    if (OWNED_OPTIONS.has(option)) {
+      throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: Entrechat sets ${line.split(/\s+/, 1)[0] ?? ''} itself`);
+    }
+    if (option === '%include') throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: %include is not supported`);
+  }
+  return text;
+}
+
+function dead(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+class Session implements TorSession {
+  readonly control: ControlConnection;
+  readonly socks: SocksEndpoint;
+  readonly spawned: boolean;
+  readonly dir: string | null;
+  readonly #proc: TorProcess | null;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+  #failure: TorError | null = null;
+  readonly #listeners: ((error: TorError) => void)[] = [];
+
+  constructor(control: ControlConnection, socks: SocksEndpoint, proc: TorProcess | null, dir: string | null) {
+    this.control = control;
+    this.socks = socks;
+    this.spawned = proc !== null;
+    this.#proc = proc;
+    this.dir = dir;
+    void control.closed.then(() => { this.#fail(new TorError('TOR_EXITED', proc !== null ? 'Tor stopped' : 'the connection to Tor closed')); });
+    if (proc !== null) void proc.exited.then(() => { this.#fail(new TorError('TOR_EXITED', 'Tor stopped')); });
+  }
+
+  #fail(error: TorError): void {
+    if (this.#closing || this.#failure !== null) return;
+    this.#failure = error;
+    for (const l of this.#listeners) {
+      try {
+        l(error);
+      } catch {
+        // A listener must not stop the others.
+      }
+    }
+  }
+
+  failure(): TorError | null {
+    if (this.#closing) return null;
+    if (this.#failure === null && this.#proc !== null && (this.#proc.hasExited() || dead(this.#proc.pid))) {
+      this.#fail(new TorError('TOR_EXITED', 'Tor stopped'));
+    }
+    return this.#failure;
+  }
+
+  onFailure(listener: (error: TorError) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#closed ??= (async () => {
+      this.control.close();
+      if (this.#proc !== null) await stopTor(this.#proc);
+      if (this.dir !== null) await removeDir(this.dir);
+    })().catch(() => undefined);
+    return this.#closed;
+  }
+}
+
+async function removeDir(dir: string): Promise<void> {
+  // tor may still be unlinking its sockets when it exits; a second pass catches a race.
+  for (let i = 0; i < 3; i += 1) {
+    try {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      return;
+    } catch {
+      // try again
+    }
+  }
+}
+
+/**
+ * Waits for bootstrap to reach 100 %, reporting progress from `STATUS_CLIENT` events (and the current
+ * phase first, from `GETINFO status/bootstrap-phase`). Settles promptly once `signal` aborts or the
+ * control connection closes.
+ */
+async function waitBootstrapped(control: ControlConnection, onProgress: (p: BootstrapProgress) => void, signal: AbortSignal): Promise<void> {
+  let unsubscribe = (): void => undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let done = false;
+      const settle = (error: Error | null): void => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        if (error === null) resolve();
+        else reject(error);
+      };
+      const report = (percent: number, summary: string): void => {
+        onProgress({ percent, summary });
+        if (percent >= 100) settle(null);
+      };
+      const onAbort = (): void => { settle(new TorError('TOR_EXITED', 'the attempt ended while Tor was starting')); };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      void control.closed.then(() => { settle(new TorError('TOR_EXITED', 'Tor stopped while starting')); });
+      unsubscribe = control.onEvent((event: Reply) => {
+        const p = parseStatusClientBootstrap(event);
+        if (p !== null) report(p.progress, p.summary);
+      });
+      setEvents(control, ['STATUS_CLIENT', 'HS_DESC'])
+        .then(() => getInfo(control, ['status/bootstrap-phase']))
+        .then((info) => {
+          const phase = parseBootstrapPhase(info.get('status/bootstrap-phase') ?? '');
+          if (phase !== null) report(phase.progress, phase.summary);
+        })
+        .catch((e: unknown) => { settle(e instanceof Error ? e : new TorError('TOR_CONTROL_PROTOCOL', 'bootstrap status unreadable')); });
+    });
+  } finally {
+    unsubscribe();
+  }
+}
+
+export interface SpawnSessionOptions {
+  /** torrc lines to add (the text of a --tor-config file, already checked by {@link readTorConfig}). */
+  readonly extraConfig?: string;
+  readonly onProgress: (p: BootstrapProgress) => void;
+  readonly signal: AbortSignal;
+  /** Where to make the temp folder (default: the OS temp folder). */
+  readonly tmp?: string;
+  /**
+   * Called as soon as there is something to clean up, before bootstrap: so that an abort during the
+   * start still leaves the caller a session to close.
+   */
+  readonly onSpawned?: (session: TorSession) => void;
+}
+
+/**
+ * Spawns a tor for one session and waits for it to bootstrap.
+ * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
+ */
+export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
+  const dir = await mkdtemp(join(options.tmp ?? tmpdir(), 'entrechat-'));
+  let proc: TorProcess | null = null;
+  let control: ControlConnection | null = null;
+  let session: Session | null = null;
+  try {
+    const torrc = join(dir, 'extra.torrc');
+    const portFile = join(dir, 'control.port');
+    const socksPath = join(dir, 'socks.sock');
+    const args = [
+      '--ignore-missing-torrc',
+      '-f', '/dev/null',
+      // Extra lines come in as defaults: our own options below always take precedence over them.
+      '--defaults-torrc', options.extraConfig !== undefined ? torrc : '/dev/null',
+      '--DataDirectory', join(dir, 'data'),
+      '--ControlPort', 'auto',
+      '--ControlPortWriteToFile', portFile,
+      '--CookieAuthentication', '1',
+      '--CookieAuthFile', join(dir, 'control.cookie'),
+      '--SocksPort', socksPath.length <= UNIX_PATH_MAX && !/\s/.test(socksPath) ? `unix:${socksPath} ExtendedErrors` : 'auto ExtendedErrors',
+      '--__OwningControllerProcess', String(process.pid),
+      '--AvoidDiskWrites', '1',
+      '--Log', 'notice stdout',
+      '--SafeLogging', '1',
+    ];
+    if (options.extraConfig !== undefined) {
+      await writeFile(torrc, options.extraConfig, { mode: 0o600 });
+    }
+    proc = spawnTor(args, { cwd: dir });
+    const p = proc;
+    const extra = options.extraConfig !== undefined;
+    const startFailure = (): TorError => {
+      const tail = p.stderrTail();
+      const lastErr = tail.split('\n').filter((l) => /\[(err|warn)\]/.test(l)).pop() ?? tail.split('\n').pop() ?? '';
+      const configProblem = extra && /config|torrc|option/i.test(lastErr);
+      return new TorError(configProblem ? 'TOR_CONFIG_INVALID' : 'TOR_SPAWN_FAILED', `Tor stopped while starting: ${lastErr.replace(/^.*?\[(err|warn)\]\s*/, '')}`);
+    };
+    const portText = (await waitForFile(portFile, {
+      timeoutMs: CONTROL_FILE_TIMEOUT_MS,
+      onTimeout: () => new TorError('TOR_SPAWN_FAILED', 'Tor did not open its control port'),
+      signal: options.signal,
+      failIf: () => (p.hasExited() ? startFailure() : undefined),
+    })).toString('utf8');
+    const m = /PORT=(\S+)/.exec(portText);
+    if (m?.[1] === undefined) throw new TorError('TOR_SPAWN_FAILED', 'Tor wrote an unreadable control port file');
+    control = await ControlConnection.connect(parseControlAddress(m[1]), options.signal);
+    await authenticate(control, { kind: 'cookie', cookieFile: join(dir, 'control.cookie') });
+    // From here on tor exits when this connection closes, whatever happens to us.
+    await control.send('TAKEOWNERSHIP');
+    const socks = await socksEndpoint(control, socksPath);
+    session = new Session(control, socks, proc, dir);
+    options.onSpawned?.(session);
+    await waitBootstrapped(control, options.onProgress, options.signal);
+    return session;
+  } catch (e) {
+    if (session !== null) await session.close();
+    else {
+      control?.close();
+      if (proc !== null) await stopTor(proc);
+      await removeDir(dir);
+    }
+    if (isEntrechatError(e)) throw e;
+    throw new TorError('TOR_SPAWN_FAILED', options.signal.aborted ? 'the attempt ended while Tor was starting' : 'Tor could not be started', { cause: e });
+  }
+}
+
+/** Where the tor listens for SOCKS: our unix socket if it exists, else what GETINFO says. */
+async function socksEndpoint(control: ControlConnection, preferredUnix: string | null): Promise<SocksEndpoint> {
+  if (preferredUnix !== null) {
+    try {
+      await access(preferredUnix, constants.F_OK);
+      return { kind: 'unix', path: preferredUnix };
+    } catch {
+      // not a unix socket: ask
+    }
+  }
+  const info = await getInfo(control, ['net/listeners/socks']);
+  const listeners = [...(info.get('net/listeners/socks') ?? '').matchAll(/"([^"]*)"|(\S+)/g)].map((x) => x[1] ?? x[2] ?? '');
+  for (const l of listeners) {
+    if (l.startsWith('unix:')) return { kind: 'unix', path: l.slice('unix:'.length) };
+    const tcp = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d+)$/.exec(l);
+    if (tcp?.[1] !== undefined && tcp[2] !== undefined) return { kind: 'tcp', host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) };
+  }
+  throw new TorError('TOR_SOCKS_FAILED', 'Tor has no SOCKS port on this machine (set SocksPort in its torrc)');
+}
+
+export interface AttachOptions {
+  /** "host:port" on loopback, or a unix socket path. */
+  readonly address: string;
+  readonly password?: string;
+  readonly onProgress: (p: BootstrapProgress) => void;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Attaches to a running tor through its control port (cookie, password or no authentication, as tor
+ * offers), and waits until it is bootstrapped. Nothing is spawned or configured.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_SOCKS_FAILED, TOR_EXITED
+ */
+export async function attachTor(options: AttachOptions): Promise<TorSession> {
+  const control = await ControlConnection.connect(parseControlAddress(options.address), options.signal);
+  try {
+    await authenticateAuto(control, options.password !== undefined ? { password: options.password } : {});
+    const socks = await socksEndpoint(control, null);
+    await waitBootstrapped(control, options.onProgress, options.signal);
+    return new Session(control, socks, null, null);
+  } catch (e) {
+    control.close();
+    throw e;
+  }
+}

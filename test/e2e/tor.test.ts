@@ -1,0 +1,252 @@
+/**
+ * End to end on the private Tor network: two peers as two processes of the real command line, each
+ * spawning its own tor that joins the network through `--tor-config`, meeting on their derived onions.
+ *
+ * Every test gives each peer a TMPDIR of its own, so that the tor it spawns, its temp folder and
+ * anything it might write can be found, and checks afterwards that nothing of it is left: no tor whose
+ * command line names that folder, no file in it, the store byte-identical, the text nowhere.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rendezvousPlan, wipePlan, ONION_VIRTUAL_PORT } from '../../src/core/derive.ts';
+import { KEEPALIVE_INTERVAL, PEER_GONE_AFTER } from '../../src/core/limits.ts';
+import { withStore } from '../../src/app/identity.ts';
+import { decodeContactCode } from '../../src/core/codes.ts';
+import { authenticate } from '../../src/tor/commands/authenticate.ts';
+import { onionClientAuthAdd } from '../../src/tor/commands/client-auth.ts';
+import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
+import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
+import { connectOnion } from '../../src/tor/socks.ts';
+import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
+import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
+import { sharedTestnet } from '../helpers/testnet.ts';
+
+const fx = new Fixture();
+let alice: { home: string; code: string };
+let bob: { home: string; code: string };
+let carol: { home: string; code: string };
+let clientTorrc: string;
+
+before(async () => {
+  clientTorrc = (await sharedTestnet()).clientTorrc;
+  [alice, bob, carol] = await Promise.all([fx.identity(), fx.identity(), fx.identity()]);
+  for (const [home, name, code] of [
+    [alice.home, 'bob', bob.code], [bob.home, 'alice', alice.code],
+    // Alice's "mallory" entry holds Carol's code: talking to it while Bob talks to her is a wrong key on one side.
+    [alice.home, 'mallory', carol.code],
+  ] as const) {
+    assert.equal((await run(home, ['contacts', 'add', name, code])).code, 0);
+  }
+});
+
+after(async () => {
+  await fx.cleanup();
+});
+
+/** What Tor answers for an onion whose owner is not there (never published, or left earlier). */
+const PEER_ABSENT = new Set(['TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT']);
+
+const isActive = (e: JsonEvent): boolean => e.event === 'active';
+const isClosed = (e: JsonEvent): boolean => e.event === 'closed';
+
+/** Waits for the exit and checks its code, showing the last events and stderr if it differs. */
+async function exitsWith(p: TalkProcess, code: number): Promise<void> {
+  const actual = await p.exited;
+  assert.equal(actual, code, `exit ${String(actual)}; last events ${JSON.stringify(p.events.slice(-4))}; stderr ${p.stderr.slice(-400)}`);
+}
+
+/** A peer's private TMPDIR: where its tor's temp folder goes. */
+async function privateTmp(): Promise<string> {
+  return fx.home();
+}
+
+function talk(home: string, contact: string, tmp: string, window = 90): TalkProcess {
+  return fx.talk(home, [contact, '--tor-config', clientTorrc, '--window', String(window)], { TMPDIR: tmp });
+}
+
+/** After a peer exited: no tor of its own runs, its TMPDIR is empty. */
+async function assertNothingLeft(tmp: string): Promise<void> {
+  assert.ok(await eventually(async () => (await torsMentioning(tmp)).length === 0, 10_000), 'no tor of ours is left running');
+  assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'nothing is left in TMPDIR');
+}
+
+describe('sessions over the private Tor network', () => {
+  test('a session opens, text flows both ways (short, long, Unicode), alice ends it, nothing is left', async () => {
+    const [ta, tb] = [await privateTmp(), await privateTmp()];
+    const stores = [await snapshot(alice.home), await snapshot(bob.home)];
+    assert.deepEqual(await torsMentioning(ta), [], 'no tor runs before talk');
+    const a = talk(alice.home, 'bob', ta);
+    const b = talk(bob.home, 'alice', tb);
+    await a.waitFor((e) => e.event === 'progress' && e.percent === 100, 60_000);
+    const [ea, eb] = await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
+    assert.equal(ea.session, eb.session, 'one session, the same on both sides');
+    assert.equal((await torsMentioning(ta)).length, 1, 'alice runs one tor of her own during the session');
+
+    const secret = `a secret ${randomBytes(8).toString('hex')}`;
+    const long = `Ünïcødé ✓ 𝄞 ${randomBytes(4).toString('hex')} `.repeat(400);
+    a.send(secret);
+    a.send(long);
+    b.send('hi alice 👋');
+    await b.waitFor((e) => e.event === 'message' && e.text === long, 30_000);
+    await a.waitFor((e) => e.event === 'message' && e.text === 'hi alice 👋', 30_000);
+    await a.waitFor((e) => e.event === 'delivered' && e.id === 2, 30_000);
+    assert.deepEqual(b.of('message').map((e) => e.text), [secret, long]);
+    // Mid-session too: the text is in no file of either peer (tor's folder included).
+    for (const dir of [ta, tb, alice.home, bob.home]) assert.deepEqual(await filesContaining(dir, secret), []);
+
+    a.endInput();
+    await exitsWith(a, 0);
+    await exitsWith(b, 0);
+    assert.equal((await a.waitFor(isClosed)).reason, 'quit');
+    assert.equal((await b.waitFor(isClosed)).reason, 'peer_quit');
+    assert.equal(a.of('active').length, 1);
+    assert.equal(b.of('active').length, 1);
+
+    await assertNothingLeft(ta);
+    await assertNothingLeft(tb);
+    assert.deepEqual(await snapshot(alice.home), stores[0], "alice's store is byte-identical");
+    assert.deepEqual(await snapshot(bob.home), stores[1], "bob's store is byte-identical");
+    for (const dir of [ta, tb, alice.home, bob.home]) {
+      assert.deepEqual(await filesContaining(dir, secret), []);
+      assert.deepEqual(await filesContaining(dir, 'hi alice'), []);
+    }
+  });
+
+  test('only one peer shows up: the attempt ends at its deadline, window_expired, exit 4, nothing left', async () => {
+    const ta = await privateTmp();
+    const a = talk(alice.home, 'bob', ta, 12);
+    const closed = await a.waitFor(isClosed, 90_000);
+    assert.equal(closed.reason, 'window_expired');
+    // Not published now (a descriptor left from an earlier session today answers "introduction failed"),
+    // or no dial had even finished failing when the window closed.
+    assert.ok(closed.code === undefined || PEER_ABSENT.has(closed.code as string), JSON.stringify(closed));
+    assert.equal(closed.hadSession, false);
+    await exitsWith(a, 4);
+    assert.equal(a.of('active').length, 0);
+    await assertNothingLeft(ta);
+  });
+
+  test('a wrong key on one side: no session, a typed error on both sides', async () => {
+    const [ta, tb] = [await privateTmp(), await privateTmp()];
+    // Alice holds Carol's key where Bob's should be: the two sides derive different rendezvous.
+    const a = talk(alice.home, 'mallory', ta, 20);
+    const b = talk(bob.home, 'alice', tb, 20);
+    const [ca, cb] = await Promise.all([a.waitFor(isClosed, 90_000), b.waitFor(isClosed, 90_000)]);
+    for (const c of [ca, cb]) {
+      assert.equal(c.reason, 'window_expired');
+      assert.equal(c.hadSession, false);
+    }
+    // Alice looks for an onion nobody ever published; Bob for hers with him, which she does not publish.
+    assert.equal(ca.code, 'TOR_HS_DESC_NOT_FOUND');
+    assert.ok(PEER_ABSENT.has(String(cb.code)), `code ${String(cb.code)}`);
+    await exitsWith(a, 4);
+    await exitsWith(b, 4);
+    await assertNothingLeft(ta);
+    await assertNothingLeft(tb);
+  });
+
+  test('the peer process is killed mid-session: the survivor ends within the keepalive bound; the dead side leaves no tor', async () => {
+    const [ta, tb] = [await privateTmp(), await privateTmp()];
+    const a = talk(alice.home, 'bob', ta);
+    const b = talk(bob.home, 'alice', tb);
+    await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
+    const killedAt = Date.now();
+    b.child.kill('SIGKILL');
+    const closed = await a.waitFor(isClosed, PEER_GONE_AFTER + KEEPALIVE_INTERVAL + 10_000);
+    assert.ok(Date.now() - killedAt <= PEER_GONE_AFTER + 5_000, 'within the keepalive bound');
+    assert.ok(closed.reason === 'connection_lost' || closed.reason === 'peer_gone', `reason ${String(closed.reason)}`);
+    await exitsWith(a, 5);
+    await assertNothingLeft(ta);
+    // Bob's tor dies with its owner (TAKEOWNERSHIP): no tor of his is left either.
+    assert.ok(await eventually(async () => (await torsMentioning(tb)).length === 0, 15_000), "bob's tor ended with him");
+    await rm(tb, { recursive: true, force: true }); // his process was killed: its temp folder is the one trace left
+  });
+
+  test("tor is killed mid-session: TOR_EXITED, exit 6, everything cleaned up; the peer sees the connection go", async () => {
+    const [ta, tb] = [await privateTmp(), await privateTmp()];
+    const a = talk(alice.home, 'bob', ta);
+    const b = talk(bob.home, 'alice', tb);
+    await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
+    const [torPid] = await torsMentioning(ta);
+    assert.ok(torPid !== undefined, "alice's tor is found");
+    process.kill(torPid, 'SIGKILL');
+    const closed = await a.waitFor(isClosed, 30_000);
+    assert.equal(closed.code, 'TOR_EXITED', JSON.stringify(closed));
+    await exitsWith(a, 6);
+    await assertNothingLeft(ta);
+    const cb = await b.waitFor(isClosed, PEER_GONE_AFTER + 15_000);
+    assert.ok(cb.reason === 'connection_lost' || cb.reason === 'peer_gone', `reason ${String(cb.reason)}`);
+    await exitsWith(b, 5);
+    await assertNothingLeft(tb);
+  });
+});
+
+describe('client authorization', () => {
+  let third: TorProcess | null = null;
+  let thirdDir = '';
+  let control: ControlConnection | null = null;
+
+  after(async () => {
+    control?.close();
+    if (third !== null) await stopTor(third);
+    if (thirdDir !== '') await rm(thirdDir, { recursive: true, force: true });
+  });
+
+  test("a third tor without the client-auth key cannot reach a published onion (0xF4), nor with a wrong key (0xF5)", async () => {
+    const ta = await privateTmp();
+    const a = talk(alice.home, 'bob', ta, 120);
+    await a.waitFor((e) => e.event === 'progress' && e.step === 'published', 60_000);
+    // Alice's onion for today, as Bob would compute it.
+    const onion = await withStore(bob.home, { noPassphrase: true }, (_content, identity) => {
+      const plan = rendezvousPlan({ own: identity.key, ownPublic: identity.publicKey, peerPublic: decodeContactCode(alice.code), nowMs: Date.now() });
+      try {
+        return plan.days[0]?.peerOnion.address ?? '';
+      } finally {
+        wipePlan(plan);
+      }
+    });
+    assert.equal(onion.length, 56);
+
+    thirdDir = await mkdtemp(join(tmpdir(), 'entrechat-third-'));
+    const socksPath = join(thirdDir, 'socks.sock');
+    third = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(thirdDir, 'data'),
+      '--SocksPort', `unix:${socksPath} ExtendedErrors`, '--ControlPort', 'auto', '--ControlPortWriteToFile', join(thirdDir, 'port'),
+      '--CookieAuthentication', '1', '--CookieAuthFile', join(thirdDir, 'cookie'), '--Log', 'notice stdout']);
+    const portText = (await waitForFile(join(thirdDir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
+    control = await ControlConnection.connect(parseControlAddress(/PORT=(\S+)/.exec(portText)?.[1] ?? ''));
+    await authenticate(control, { kind: 'cookie', cookieFile: join(thirdDir, 'cookie') });
+    const socks = { kind: 'unix', path: socksPath } as const;
+    const dial = async (): Promise<string> => {
+      try {
+        const s = await connectOnion({ socks, address: onion, port: ONION_VIRTUAL_PORT, isolation: randomBytes(8).toString('hex'), signal: AbortSignal.timeout(60_000), timeoutMs: 60_000 });
+        s.destroy();
+        return 'connected';
+      } catch (e) {
+        return (e as { code?: string }).code ?? 'unknown';
+      }
+    };
+    // The tor may still be bootstrapping: descriptor-level failures are retried, an auth answer is final.
+    let result = '';
+    for (let i = 0; i < 20; i += 1) {
+      result = await dial();
+      if (result === 'TOR_HS_AUTH_MISSING' || result === 'connected') break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.equal(result, 'TOR_HS_AUTH_MISSING');
+
+    // With a key that is not the authorised one: tor says 0xF5 (TORNET.md: about 1 in 10 come back as 0x04).
+    await onionClientAuthAdd(control, { serviceId: onion, privateKeyBase64: randomBytes(32).toString('base64') });
+    const seen: string[] = [];
+    for (let i = 0; i < 5 && !seen.includes('TOR_HS_AUTH_BAD'); i += 1) seen.push(await dial());
+    assert.ok(seen.includes('TOR_HS_AUTH_BAD'), `answers: ${seen.join(', ')}`);
+    assert.ok(!seen.includes('connected'));
+
+    a.child.kill('SIGTERM');
+    await exitsWith(a, 4);
+    await assertNothingLeft(ta);
+  });
+});
