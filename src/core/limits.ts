@@ -53,7 +53,7 @@ export const IDLE_MAX = 2 * 60 * MINUTE;
 export const MAX_SESSION_DEFAULT = 2 * 60 * MINUTE;
 export const MAX_SESSION_MIN = 1 * MINUTE;
 export const MAX_SESSION_MAX = 24 * 60 * MINUTE;
-/** Time to let a CLOSE record leave before the connection is torn down regardless. */
+/** After sending CLOSE, how long we wait for the peer to end the connection (proof it read the CLOSE) before tearing it down. */
 export const CLOSE_GRACE = 2 * SECOND;
 /** First and largest pause between dial attempts (doubling in between). */
 export const DIAL_RETRY_FIRST = 1 * SECOND;

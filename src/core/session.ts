@@ -194,7 +194,9 @@ type Phase =
   | Rendezvous
   | Active
   /** Only after a session, ended by us or a limit: the CLOSE record is on its way out. */
-  | { readonly kind: 'closing'; readonly deadline: number; readonly conn: ConnId; readonly reason: GracefulEnd }
+  /** CLOSE sent; the connection stays open until the peer ends it (so the CLOSE is known to have
+   * arrived) or the deadline passes. `connOpen` turns false once it has closed. */
+  | { readonly kind: 'closing'; readonly deadline: number; readonly conn: ConnId; readonly reason: GracefulEnd; connOpen: boolean }
   | { readonly kind: 'closed'; readonly reason: CloseReason; readonly hadSession: boolean }
   | { readonly kind: 'failed'; readonly code: ErrorCode; readonly hadSession: boolean };
 
@@ -460,12 +462,13 @@ class Machine {
   }
 
   /** Wipes a connection's key material and asks the driver to close it. */
-  #dropConn(conn: Conn, closeRecord: WireCloseReason | null): void {
+  /** Sends CLOSE (if given and possible), wipes the connection's keys and closes it, unless `keepOpen`. */
+  #dropConn(conn: Conn, closeRecord: WireCloseReason | null, keepOpen = false): void {
     try {
       if (closeRecord !== null && conn.tx !== null) this.#writeRecord(conn, { type: 'CLOSE', reason: closeRecord });
     } finally {
       wipeConn(conn);
-      this.#act({ type: 'close_conn', conn: conn.id });
+      if (!keepOpen) this.#act({ type: 'close_conn', conn: conn.id });
     }
   }
 
@@ -575,6 +578,8 @@ class Machine {
     } else if (p.kind === 'active' && p.conn.id === id) {
       this.#terminate('connection_lost', p.conn.splitter.pending > 0 ? 'RECORD_TRUNCATED' : null, true, null);
     } else if (p.kind === 'closing' && p.conn === id) {
+      // The peer ended the connection after our CLOSE: it has it.
+      p.connOpen = false;
       this.#terminate(p.reason, null, true);
     }
   }
@@ -871,13 +876,15 @@ class Machine {
 
   /**
    * Ends a session gracefully: CLOSE with the reason, keys and buffered parts wiped, then `closing`
-   * until the connection ends (at most CLOSE_GRACE).
+   * until the peer, having read the CLOSE, ends the connection (at most CLOSE_GRACE). Closing our end
+   * at once would not do over Tor: our tor drops the stream as soon as we end it, and may be stopped
+   * before the CLOSE has left it.
    */
   #endActive(a: Active, reason: GracefulEnd): void {
-    this.#dropConn(a.conn, reason);
+    this.#dropConn(a.conn, reason, true);
     wipeReassembly(a.reassembly);
     a.reassembly = EMPTY_REASSEMBLY;
-    this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason };
+    this.#phase = { kind: 'closing', deadline: this.#now + CLOSE_GRACE, conn: a.conn.id, reason, connOpen: true };
   }
 
   #fail(code: ErrorCode): void {
@@ -902,6 +909,7 @@ class Machine {
       this.#dropConn(p.conn, activeWire);
       wipeReassembly(p.reassembly);
     }
+    if (p.kind === 'closing' && p.connOpen) this.#act({ type: 'close_conn', conn: p.conn });
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
     if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });
     this.#act({ type: 'wipe' });

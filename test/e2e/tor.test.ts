@@ -250,3 +250,55 @@ describe('client authorization', () => {
     await assertNothingLeft(ta);
   });
 });
+
+describe('a tor already running (--tor-control)', () => {
+  let system: TorProcess | null = null;
+  let systemDir = '';
+  let control: ControlConnection | null = null;
+
+  after(async () => {
+    control?.close();
+    if (system !== null) await stopTor(system);
+    if (systemDir !== '') await rm(systemDir, { recursive: true, force: true });
+  });
+
+  test('alice borrows a running tor: nothing is spawned, the session works, her client-auth entries are gone after, the tor runs on', async () => {
+    // A "system" tor: a client of the test network with a TCP control port, cookie auth and a SOCKS port.
+    systemDir = await mkdtemp(join(tmpdir(), 'entrechat-system-'));
+    system = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(systemDir, 'data'),
+      '--SocksPort', 'auto ExtendedErrors', '--ControlPort', 'auto', '--ControlPortWriteToFile', join(systemDir, 'port'),
+      '--CookieAuthentication', '1', '--CookieAuthFile', join(systemDir, 'cookie'), '--Log', 'notice stdout']);
+    const portText = (await waitForFile(join(systemDir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
+    const address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
+    control = await ControlConnection.connect(parseControlAddress(address));
+    await authenticate(control, { kind: 'cookie', cookieFile: join(systemDir, 'cookie') });
+
+    const [ta, tb] = [await privateTmp(), await privateTmp()];
+    const a = fx.talk(alice.home, ['bob', '--tor-control', address, '--window', '90'], { TMPDIR: ta });
+    const b = talk(bob.home, 'alice', tb);
+    await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
+    assert.deepEqual(await torsMentioning(ta), [], 'alice spawned no tor');
+    const during = await control.send('ONION_CLIENT_AUTH_VIEW');
+    assert.ok(during.lines.some((l) => l.text.startsWith('CLIENT ')), 'alice added a client-auth entry to the borrowed tor');
+    a.send('over a borrowed tor');
+    await b.waitFor((e) => e.event === 'message' && e.text === 'over a borrowed tor', 30_000);
+    b.endInput();
+    await exitsWith(b, 0);
+    await exitsWith(a, 0);
+    const afterwards = await control.send('ONION_CLIENT_AUTH_VIEW');
+    assert.ok(!afterwards.lines.some((l) => l.text.startsWith('CLIENT ')), `no client-auth entry is left: ${JSON.stringify(afterwards.lines.map((l) => l.text.slice(0, 20)))}`);
+    assert.equal(system.hasExited(), false, 'the borrowed tor runs on');
+    await assertNothingLeft(ta);
+    await assertNothingLeft(tb);
+  });
+
+  test('nothing listening at --tor-control: TOR_CONTROL_UNREACHABLE, exit 6; an address off loopback: BAD_ADDRESS, exit 2', async () => {
+    const ta = await privateTmp();
+    const closedPort = fx.talk(alice.home, ['bob', '--tor-control', `unix:${join(ta, 'no-such.sock')}`]);
+    await exitsWith(closedPort, 6);
+    assert.ok(closedPort.events.some((e) => e.event === 'error' && e.code === 'TOR_CONTROL_UNREACHABLE') || closedPort.events.some((e) => e.event === 'closed' && e.code === 'TOR_CONTROL_UNREACHABLE'), JSON.stringify(closedPort.events));
+    const remote = fx.talk(alice.home, ['bob', '--tor-control', '192.0.2.1:9051']);
+    await exitsWith(remote, 2);
+    assert.ok(remote.events.some((e) => (e.event === 'error' || e.event === 'closed') && e.code === 'BAD_ADDRESS'), JSON.stringify(remote.events));
+  });
+});

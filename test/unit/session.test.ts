@@ -281,7 +281,7 @@ test('idle limit and session limit end the session with their reasons', () => {
   startBoth(long);
   long.settle();
   const t0 = long.now;
-  const stillOpen = () => !long.peers.A.terminal;
+  const stillOpen = () => long.peers.A.phase === 'active';
   while (long.now < t0 + MAX_SESSION_DEFAULT + CLOSE_GRACE && stillOpen()) {
     long.runUntil(long.now + IDLE_DEFAULT / 2);
     if (stillOpen()) long.feed('A', { type: 'send', text: 'still here' });
