@@ -33,6 +33,23 @@ import type { Transport } from './transport.ts';
 /** A tor that does not answer a control command within this is taken for dead (see `probe`). */
 const PROBE_TIMEOUT_MS = 2_000;
 
+/** The longest a dial waits for our own first descriptor upload (see `dial`). */
+const FIRST_DIAL_WAIT_MS = 5_000;
+
+/** Resolves when `p` settles, `ms` pass or `signal` aborts, whichever comes first. */
+function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    void p.then(done);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
 /** Which tor the session runs on. */
 export type TorChoice =
   /** Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's). */
@@ -88,6 +105,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   let lastNewnym = -Infinity;
   let descriptorMissed = false;
   let newnymBusy: Promise<void> | null = null;
+  // Settles once our first descriptor is uploaded (or publishing failed).
+  let resolvePublished: (p: Promise<void>) => void = () => undefined;
+  const ownPublished = new Promise<void>((resolve) => { resolvePublished = (p) => { void p.then(resolve); }; });
 
   const dayOf = (day: number): RendezvousDay => {
     const d = plan.days.find((x) => x.day === day);
@@ -148,6 +168,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         signal.addEventListener('abort', () => { off(); reject(ended()); }, { once: true });
       });
       uploaded.catch(() => undefined);
+      resolvePublished(uploaded.catch(() => undefined));
       for (const [index, d] of plan.days.entries()) {
         const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
         published.push(entry);
@@ -172,6 +193,11 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const s = session;
       if (s === null) throw new TorError('TOR_EXITED', 'Tor is not running');
       const d = dayOf(day);
+      // A dial made before the peer's descriptor is up fails, and Tor then caches that failure. A peer
+      // who started at about the same time as us is published at about the time we are: so the first
+      // dial waits for our own upload (bounded: the peer may have been there long before us).
+      await waitAtMost(ownPublished, FIRST_DIAL_WAIT_MS, signal);
+      if (aborted(signal)) throw ended();
       await maybeNewnym(s);
       if (signal.aborted) throw ended();
       try {

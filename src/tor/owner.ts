@@ -264,6 +264,13 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
       signal: options.signal,
       failIf: () => (p.hasExited() ? startFailure() : undefined),
     })).toString('utf8');
+    // tor may write the port file before the cookie: wait for both.
+    await waitForFile(join(dir, 'control.cookie'), {
+      timeoutMs: CONTROL_FILE_TIMEOUT_MS,
+      onTimeout: () => new TorError('TOR_SPAWN_FAILED', 'Tor did not write its control cookie'),
+      signal: options.signal,
+      failIf: () => (p.hasExited() ? startFailure() : undefined),
+    });
     const m = /PORT=(\S+)/.exec(portText);
     if (m?.[1] === undefined) throw new TorError('TOR_SPAWN_FAILED', 'Tor wrote an unreadable control port file');
     control = await ControlConnection.connect(parseControlAddress(m[1]), options.signal);

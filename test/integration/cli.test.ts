@@ -73,3 +73,32 @@ test('contacts: bad code, duplicate name, unknown contact for talk', async () =>
   assert.equal(window.code, 2);
   assert.equal(codeOf(window.stderr), 'LIMIT_OUT_OF_RANGE');
 });
+
+test('talk: Tor options that cannot go together are BAD_ARGUMENT (exit 2), before any tor is started', async () => {
+  const me = await fx.identity();
+  const other = await fx.identity();
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
+  const cases: string[][] = [
+    ['--tor-config', '/dev/null', '--tor-control', '127.0.0.1:9051'],
+    ['--tor-control-password-file', '/dev/null'],
+    ['--loopback-listen', '1', '--loopback-peer', '2', '--tor-config', '/dev/null'],
+    ['--loopback-listen', '1'],
+    ['--tor-control', '127.0.0.1:9051', '--tor-control-password-file', '/no/such/file'],
+  ];
+  for (const extra of cases) {
+    const r = await run(me.home, ['talk', 'bob', '--json', ...extra]);
+    assert.equal(r.code, 2, extra.join(' '));
+    assert.equal(codeOf(r.stderr), 'BAD_ARGUMENT', extra.join(' '));
+  }
+});
+
+test('talk --tor-config with an option Entrechat sets itself: TOR_CONFIG_INVALID, exit 6', async () => {
+  const me = await fx.identity();
+  const other = await fx.identity();
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
+  const torrc = join(me.home, 'bad.torrc');
+  await writeFile(torrc, 'SocksPort 9050\n');
+  const r = await run(me.home, ['talk', 'bob', '--json', '--tor-config', torrc]);
+  assert.equal(r.code, 6);
+  assert.equal(codeOf(r.stderr), 'TOR_CONFIG_INVALID');
+});

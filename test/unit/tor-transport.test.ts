@@ -1,0 +1,112 @@
+/**
+ * The Tor transport against a scripted control port and SOCKS port of our own (unix sockets in a temp
+ * folder): what it asks a borrowed tor, in which order, and the NEWNYM policy after a missed
+ * descriptor — NEWNYM at most once per NEWNYM_MIN_INTERVAL, client-auth keys added again after it.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rendezvousPlan, wipePlan } from '../../src/core/derive.ts';
+import { isEntrechatError } from '../../src/core/errors.ts';
+import { x25519FromSecret } from '../../src/core/x25519.ts';
+import { createTorTransport } from '../../src/net/tor.ts';
+import { keyPair } from '../helpers/sim.ts';
+
+const dirs: string[] = [];
+const servers: Server[] = [];
+after(async () => {
+  for (const s of servers) s.close();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands. */
+async function fakeControl(dir: string, socksPath: string): Promise<{ path: string; commands: string[] }> {
+  const path = join(dir, 'control.sock');
+  const commands: string[] = [];
+  const server = createServer((socket: Socket) => {
+    let buffered = '';
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      let nl: number;
+      while ((nl = buffered.indexOf('\r\n')) !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        commands.push(line.split(' ').slice(0, 2).join(' '));
+        const [verb] = line.split(' ');
+        if (verb === 'PROTOCOLINFO') {
+          socket.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
+        } else if (verb === 'GETINFO' && line.includes('net/listeners/socks')) {
+          socket.write(`250-net/listeners/socks="unix:${socksPath}"\r\n250 OK\r\n`);
+        } else if (verb === 'GETINFO' && line.includes('status/bootstrap-phase')) {
+          socket.write('250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"\r\n250 OK\r\n');
+        } else if (verb === 'ONION_CLIENT_AUTH_ADD' || verb === 'ONION_CLIENT_AUTH_REMOVE') {
+          socket.write('250 OK\r\n');
+        } else {
+          socket.write('250 OK\r\n');
+        }
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+  return { path, commands };
+}
+
+/** A SOCKS5 port that answers every CONNECT with 0xF0 (descriptor not found). */
+async function descriptorlessSocks(path: string): Promise<void> {
+  const server = createServer((socket: Socket) => {
+    let stage = 0;
+    socket.on('error', () => undefined);
+    socket.on('data', () => {
+      // One answer per client message: method choice, password accepted, then the refusal.
+      if (stage === 0) socket.write(Buffer.of(5, 2));
+      else if (stage === 1) socket.write(Buffer.of(1, 0));
+      else socket.end(Buffer.of(5, 0xf0, 0, 1, 0, 0, 0, 0, 0, 0));
+      stage += 1;
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+}
+
+test('a borrowed tor: client auth after bootstrap; after a missed descriptor one NEWNYM, then the keys again; never two NEWNYM within 10 s', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
+  dirs.push(dir);
+  const socksPath = join(dir, 'socks.sock');
+  await descriptorlessSocks(socksPath);
+  const control = await fakeControl(dir, socksPath);
+  const alice = keyPair('alice');
+  const bob = keyPair('bob');
+  // Noon UTC: one rendezvous day.
+  const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: Date.UTC(2026, 10, 26, 12) });
+  const day = plan.days[0]?.day ?? 0;
+  const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
+  const ac = new AbortController();
+  try {
+    const progress: number[] = [];
+    await transport.start((p) => progress.push(p.percent), ac.signal);
+    assert.deepEqual(progress, [100]);
+    const afterStart = control.commands.length;
+    assert.deepEqual(control.commands.filter((c) => c.startsWith('ONION_CLIENT_AUTH_ADD')).length, 1, 'one key for the one day');
+
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      await transport.dial(day, ac.signal).then(() => codes.push('connected'), (e: unknown) => codes.push(isEntrechatError(e) ? e.code : 'other'));
+    }
+    assert.deepEqual(codes, ['TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND']);
+    const during = control.commands.slice(afterStart);
+    assert.deepEqual(during, ['SIGNAL NEWNYM', `ONION_CLIENT_AUTH_ADD ${plan.days[0]?.peerOnion.address ?? ''}`],
+      'the second dial first clears the failure cache and re-adds the key; the third may not NEWNYM again yet');
+    assert.equal(transport.failed?.(), null);
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+  assert.ok(control.commands.some((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')), 'the key is taken back from the borrowed tor');
+});
