@@ -10,6 +10,9 @@
  *
  * Each measurement alternates ours and the baseline for several short rounds and reports the medians
  * and the median of the per-round ratios.
+ *
+ * Then the Tor benchmarks (bench/tor.ts, a few minutes on their own private network): session-setup,
+ * message-rtt and session-rss. `--no-tor` skips them; `--only-tor` runs them alone.
  */
 import { createCipheriv, createDecipheriv, diffieHellman, hash, randomBytes, type KeyObject } from 'node:crypto';
 import { encodeHello } from '../src/core/hello.ts';
@@ -17,6 +20,7 @@ import { IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_PLAINTEXT_SIZE, TEXT_CHUNK_BY
 import { createHandshake, ENTRECHAT_NOISE_HASH } from '../src/core/noise.ts';
 import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
+import { torBenchmarks } from './tor.ts';
 
 interface Result {
   readonly name: string;
@@ -25,6 +29,8 @@ interface Result {
   readonly unit: string;
   readonly ratio: number;
   readonly goal: string;
+  /** ours − baseline, where the goal is a difference. */
+  readonly diff?: number;
 }
 
 const ROUNDS = 9;
@@ -167,9 +173,25 @@ function recordSealOpen(): Result {
 }
 
 const json = process.argv.includes('--json');
-const kk = kkHandshake();
-const results = [kk.handshake, kk.floor, recordSealOpen()];
-for (const r of results) {
+const noTor = process.argv.includes('--no-tor');
+const onlyTor = process.argv.includes('--only-tor');
+if (noTor && onlyTor) {
+  console.error('--no-tor and --only-tor exclude each other');
+  process.exit(2);
+}
+const print = (r: Result): void => {
   if (json) console.log(JSON.stringify(r));
-  else console.log(`${r.name.padEnd(18)} ours ${String(r.ours).padStart(9)} ${r.unit.padEnd(13)} baseline ${String(r.baseline).padStart(9)}  ratio ${r.ratio.toFixed(3)}  (goal ${r.goal})`);
+  else console.log(`${r.name.padEnd(18)} ours ${String(r.ours).padStart(9)} ${r.unit.padEnd(13)} baseline ${String(r.baseline).padStart(9)}  ratio ${r.ratio.toFixed(3)}${r.diff !== undefined ? `  diff ${String(r.diff)} ${r.unit}` : ''}  (goal ${r.goal})`);
+};
+if (!onlyTor) {
+  const kk = kkHandshake();
+  for (const r of [kk.handshake, kk.floor, recordSealOpen()]) print(r);
+}
+if (!noTor) {
+  try {
+    await torBenchmarks({ onResult: print });
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  }
 }
