@@ -6,7 +6,7 @@
  * anything it might write can be found, and checks afterwards that nothing of it is left: no tor whose
  * command line names that folder, no file in it, the store byte-identical, the text nowhere.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,6 +30,7 @@ let alice: { home: string; code: string };
 let bob: { home: string; code: string };
 let carol: { home: string; code: string };
 let clientTorrc: string;
+let stores: Map<string, Buffer>[] = [];
 
 before(async () => {
   clientTorrc = (await sharedTestnet()).clientTorrc;
@@ -41,6 +42,14 @@ before(async () => {
   ] as const) {
     assert.equal((await run(home, ['contacts', 'add', name, code])).code, 0);
   }
+  stores = await Promise.all([alice.home, bob.home, carol.home].map((h) => snapshot(h)));
+});
+
+
+// After every test, whatever happened in it: the stores are byte-identical (a session never writes).
+afterEach(async () => {
+  const now = await Promise.all([alice.home, bob.home, carol.home].map((h) => snapshot(h)));
+  assert.deepEqual(now, stores, 'every store is byte-identical');
 });
 
 after(async () => {
@@ -77,7 +86,7 @@ async function assertNothingLeft(tmp: string): Promise<void> {
 describe('sessions over the private Tor network', () => {
   test('a session opens, text flows both ways (short, long, Unicode), alice ends it, nothing is left', async () => {
     const [ta, tb] = [await privateTmp(), await privateTmp()];
-    const stores = [await snapshot(alice.home), await snapshot(bob.home)];
+    const storesBefore = [await snapshot(alice.home), await snapshot(bob.home)];
     assert.deepEqual(await torsMentioning(ta), [], 'no tor runs before talk');
     const a = talk(alice.home, 'bob', ta);
     const b = talk(bob.home, 'alice', tb);
@@ -108,8 +117,8 @@ describe('sessions over the private Tor network', () => {
 
     await assertNothingLeft(ta);
     await assertNothingLeft(tb);
-    assert.deepEqual(await snapshot(alice.home), stores[0], "alice's store is byte-identical");
-    assert.deepEqual(await snapshot(bob.home), stores[1], "bob's store is byte-identical");
+    assert.deepEqual(await snapshot(alice.home), storesBefore[0], "alice's store is byte-identical");
+    assert.deepEqual(await snapshot(bob.home), storesBefore[1], "bob's store is byte-identical");
     for (const dir of [ta, tb, alice.home, bob.home]) {
       assert.deepEqual(await filesContaining(dir, secret), []);
       assert.deepEqual(await filesContaining(dir, 'hi alice'), []);

@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rendezvousPlan, wipePlan } from '../../src/core/derive.ts';
+import { clientAuthPublicBase32, onionExpandedKeyBase64 } from '../../src/core/derive.ts';
 import { isEntrechatError } from '../../src/core/errors.ts';
 import { x25519FromSecret } from '../../src/core/x25519.ts';
 import { createTorTransport } from '../../src/net/tor.ts';
@@ -22,10 +23,12 @@ after(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-/** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands. */
-async function fakeControl(dir: string, socksPath: string): Promise<{ path: string; commands: string[] }> {
+/** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands
+ * (verb and first argument only), and answers ADD_ONION with `onionReplies` in turn. */
+async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = []): Promise<{ path: string; commands: string[]; lines: string[] }> {
   const path = join(dir, 'control.sock');
   const commands: string[] = [];
+  const lines: string[] = [];
   const server = createServer((socket: Socket) => {
     let buffered = '';
     socket.on('error', () => undefined);
@@ -36,8 +39,11 @@ async function fakeControl(dir: string, socksPath: string): Promise<{ path: stri
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 2);
         commands.push(line.split(' ').slice(0, 2).join(' '));
+        lines.push(line);
         const [verb] = line.split(' ');
-        if (verb === 'PROTOCOLINFO') {
+        if (verb === 'ADD_ONION') {
+          socket.write(onionReplies.shift() ?? '250-ServiceID=nothing\r\n250 OK\r\n');
+        } else if (verb === 'PROTOCOLINFO') {
           socket.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
         } else if (verb === 'GETINFO' && line.includes('net/listeners/socks')) {
           socket.write(`250-net/listeners/socks="unix:${socksPath}"\r\n250 OK\r\n`);
@@ -53,7 +59,7 @@ async function fakeControl(dir: string, socksPath: string): Promise<{ path: stri
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, commands };
+  return { path, commands, lines };
 }
 
 /** A SOCKS5 port that answers every CONNECT with 0xF0 (descriptor not found). */
@@ -109,4 +115,78 @@ test('a borrowed tor: client auth after bootstrap; after a missed descriptor one
     wipePlan(plan);
   }
   assert.ok(control.commands.some((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')), 'the key is taken back from the borrowed tor');
+});
+
+async function setup(nowMs: number, onionReplies: (addresses: string[]) => string[]) {
+  const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
+  dirs.push(dir);
+  const socksPath = join(dir, 'socks.sock');
+  await descriptorlessSocks(socksPath);
+  const alice = keyPair('alice');
+  const bob = keyPair('bob');
+  const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs });
+  const control = await fakeControl(dir, socksPath, onionReplies(plan.days.map((d) => d.ownOnion.address)));
+  const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
+  return { plan, control, transport };
+}
+
+const uploadedEvent = (address: string): string => `650 HS_DESC UPLOADED ${address} UNKNOWN $AAAA\r\n`;
+
+test('near midnight UTC both days are published and dialled: two onions with V3Auth for the peer, two client-auth keys; the ServiceIDs are checked', async () => {
+  const { plan, control, transport } = await setup(Date.UTC(2026, 10, 26, 23, 45), (addresses) =>
+    addresses.map((a, i) => `250-ServiceID=${a}\r\n250 OK\r\n${i === 0 ? uploadedEvent(a) : ''}`));
+  const ac = new AbortController();
+  try {
+    assert.equal(plan.days.length, 2, 'today and tomorrow');
+    await transport.start(() => undefined, ac.signal);
+    await transport.publish(() => undefined, ac.signal);
+    const adds = control.lines.filter((l) => l.startsWith('ADD_ONION'));
+    assert.equal(adds.length, 2);
+    for (const [i, d] of plan.days.entries()) {
+      const line = adds[i] ?? '';
+      assert.ok(line.startsWith(`ADD_ONION ED25519-V3:${onionExpandedKeyBase64(d.ownOnion.expandedKey)} `), 'our derived key');
+      assert.match(line, /Flags=V3Auth/);
+      assert.doesNotMatch(line, /Detach/);
+      assert.ok(line.includes(`ClientAuthV3=${clientAuthPublicBase32(d.peerAuthPublic)}`), "the peer's derived client-auth key only");
+    }
+    const auths = control.lines.filter((l) => l.startsWith('ONION_CLIENT_AUTH_ADD'));
+    assert.deepEqual(auths.map((l) => l.split(' ')[1]), plan.days.map((d) => d.peerOnion.address));
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+  assert.equal(control.commands.filter((c) => c.startsWith('DEL_ONION')).length, 2, 'both onions removed');
+  assert.equal(control.commands.filter((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')).length, 2, 'both keys taken back');
+});
+
+test('a ServiceID that is not the derived address: TOR_ONION_MISMATCH, and the onion tor made is removed', async () => {
+  const other = 'b'.repeat(56);
+  const { plan, control, transport } = await setup(Date.UTC(2026, 10, 26, 12), () => [`250-ServiceID=${other}\r\n250 OK\r\n`]);
+  const ac = new AbortController();
+  try {
+    await transport.start(() => undefined, ac.signal);
+    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_ONION_MISMATCH');
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+  assert.ok(control.lines.includes(`DEL_ONION ${other}`));
+});
+
+test('550 Onion address collision (another talk with this contact on the same tor): TOR_ONION_COLLISION', async () => {
+  const { plan, transport } = await setup(Date.UTC(2026, 10, 26, 12), () => ['550 Onion address collision\r\n']);
+  const ac = new AbortController();
+  try {
+    await transport.start(() => undefined, ac.signal);
+    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_ONION_COLLISION');
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
 });
