@@ -20,18 +20,10 @@ import { IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_PLAINTEXT_SIZE, TEXT_CHUNK_BY
 import { createHandshake, ENTRECHAT_NOISE_HASH } from '../src/core/noise.ts';
 import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
-import { torBenchmarks } from './tor.ts';
+import { torBenchmarks, type TorResult } from './tor.ts';
 
-interface Result {
-  readonly name: string;
-  readonly ours: number;
-  readonly baseline: number;
-  readonly unit: string;
-  readonly ratio: number;
-  readonly goal: string;
-  /** ours − baseline, where the goal is a difference. */
-  readonly diff?: number;
-}
+/** One line of output; `diff` (ours − baseline) where the goal is a difference. */
+type Result = TorResult;
 
 const ROUNDS = 9;
 const ROUND_MS = 250;

@@ -66,6 +66,7 @@ export interface TorResult {
   readonly unit: string;
   readonly ratio: number;
   readonly goal: string;
+  /** ours − baseline, where the goal is a difference. */
   readonly diff?: number;
 }
 

@@ -194,16 +194,39 @@ describe('sessions over the private Tor network', () => {
   });
 });
 
-describe('client authorization', () => {
-  let third: TorProcess | null = null;
-  let thirdDir = '';
-  let control: ControlConnection | null = null;
+/**
+ * A tor of the test's own (not an Entrechat session's): a client of the test network with a control
+ * port (cookie auth) and the SOCKS port given. `close()` stops it by pid and removes its folder.
+ */
+class ClientTor {
+  proc: TorProcess | null = null;
+  dir = '';
+  control: ControlConnection | null = null;
+  address = '';
 
-  after(async () => {
-    control?.close();
-    if (third !== null) await stopTor(third);
-    if (thirdDir !== '') await rm(thirdDir, { recursive: true, force: true });
-  });
+  async start(prefix: string, socksPort: (dir: string) => string): Promise<ControlConnection> {
+    this.dir = await mkdtemp(join(tmpdir(), prefix));
+    this.proc = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(this.dir, 'data'),
+      '--SocksPort', socksPort(this.dir), '--ControlPort', 'auto', '--ControlPortWriteToFile', join(this.dir, 'port'),
+      '--CookieAuthentication', '1', '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout']);
+    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
+    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: 30_000, onTimeout: () => new Error('no cookie') });
+    this.address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
+    this.control = await ControlConnection.connect(parseControlAddress(this.address));
+    await authenticate(this.control, { kind: 'cookie', cookieFile: join(this.dir, 'cookie') });
+    return this.control;
+  }
+
+  async close(): Promise<void> {
+    this.control?.close();
+    if (this.proc !== null) await stopTor(this.proc);
+    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe('client authorization', () => {
+  const third = new ClientTor();
+  after(async () => { await third.close(); });
 
   test("a third tor without the client-auth key cannot reach a published onion (0xF4), nor with a wrong key (0xF5)", async () => {
     const ta = await privateTmp();
@@ -220,15 +243,8 @@ describe('client authorization', () => {
     });
     assert.equal(onion.length, 56);
 
-    thirdDir = await mkdtemp(join(tmpdir(), 'entrechat-third-'));
-    const socksPath = join(thirdDir, 'socks.sock');
-    third = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(thirdDir, 'data'),
-      '--SocksPort', `unix:${socksPath} ExtendedErrors`, '--ControlPort', 'auto', '--ControlPortWriteToFile', join(thirdDir, 'port'),
-      '--CookieAuthentication', '1', '--CookieAuthFile', join(thirdDir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(thirdDir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    control = await ControlConnection.connect(parseControlAddress(/PORT=(\S+)/.exec(portText)?.[1] ?? ''));
-    await authenticate(control, { kind: 'cookie', cookieFile: join(thirdDir, 'cookie') });
-    const socks = { kind: 'unix', path: socksPath } as const;
+    const control = await third.start('entrechat-third-', (dir) => `unix:${join(dir, 'socks.sock')} ExtendedErrors`);
+    const socks = { kind: 'unix', path: join(third.dir, 'socks.sock') } as const;
     const dial = async (): Promise<string> => {
       try {
         const s = await connectOnion({ socks, address: onion, port: ONION_VIRTUAL_PORT, isolation: randomBytes(8).toString('hex'), signal: AbortSignal.timeout(60_000), timeoutMs: 60_000 });
@@ -261,26 +277,13 @@ describe('client authorization', () => {
 });
 
 describe('a tor already running (--tor-control)', () => {
-  let system: TorProcess | null = null;
-  let systemDir = '';
-  let control: ControlConnection | null = null;
-
-  after(async () => {
-    control?.close();
-    if (system !== null) await stopTor(system);
-    if (systemDir !== '') await rm(systemDir, { recursive: true, force: true });
-  });
+  const system = new ClientTor();
+  after(async () => { await system.close(); });
 
   test('alice borrows a running tor: nothing is spawned, the session works, her client-auth entries are gone after, the tor runs on', async () => {
     // A "system" tor: a client of the test network with a TCP control port, cookie auth and a SOCKS port.
-    systemDir = await mkdtemp(join(tmpdir(), 'entrechat-system-'));
-    system = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(systemDir, 'data'),
-      '--SocksPort', 'auto ExtendedErrors', '--ControlPort', 'auto', '--ControlPortWriteToFile', join(systemDir, 'port'),
-      '--CookieAuthentication', '1', '--CookieAuthFile', join(systemDir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(systemDir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    const address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
-    control = await ControlConnection.connect(parseControlAddress(address));
-    await authenticate(control, { kind: 'cookie', cookieFile: join(systemDir, 'cookie') });
+    const control = await system.start('entrechat-system-', () => 'auto ExtendedErrors');
+    const address = system.address;
 
     const [ta, tb] = [await privateTmp(), await privateTmp()];
     const a = fx.talk(alice.home, ['bob', '--tor-control', address, '--window', '90'], { TMPDIR: ta });
@@ -296,7 +299,7 @@ describe('a tor already running (--tor-control)', () => {
     await exitsWith(a, 0);
     const afterwards = await control.send('ONION_CLIENT_AUTH_VIEW');
     assert.ok(!afterwards.lines.some((l) => l.text.startsWith('CLIENT ')), `no client-auth entry is left: ${JSON.stringify(afterwards.lines.map((l) => l.text.slice(0, 20)))}`);
-    assert.equal(system.hasExited(), false, 'the borrowed tor runs on');
+    assert.equal(system.proc?.hasExited(), false, 'the borrowed tor runs on');
     await assertNothingLeft(ta);
     await assertNothingLeft(tb);
   });
