@@ -91,6 +91,7 @@ function transportFor(route: Route, plan: RendezvousPlan): Transport {
     unpublish: () => inner.unpublish(),
     stop: () => inner.stop(),
     failed: () => inner.failed?.() ?? null,
+    ...(inner.probe !== undefined ? { probe: () => inner.probe?.() ?? Promise.resolve(null) } : {}),
     wipe: () => { inner.wipe(); wipePlan(plan); },
   };
 }

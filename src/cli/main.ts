@@ -252,6 +252,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
     const json = eventJson(event);
     if (json !== null) io.out(JSON.stringify(json));
     if (event.type === 'active') {
+      signalled.hadSession = true;
       // stdin is read only once the session is open: nothing is ever queued for later.
       lines = createInterface({ input: process.stdin, terminal: false });
       lines.on('line', (line) => {
@@ -279,9 +280,10 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   };
   // First signal: end the session cleanly (also when it arrives while the store is being opened).
   // A second one: leave at once; nothing was written, and a spawned tor dies with its owner.
-  const signalled = { once: false };
+  const signalled = { once: false, hadSession: false };
   const onSignal = (): void => {
-    if (signalled.once) process.exit(EXIT.NO_SESSION);
+    // Exit handlers still kill a spawned tor and remove its folder.
+    if (signalled.once) process.exit(signalled.hadSession ? EXIT.SESSION_FAILED : EXIT.NO_SESSION);
     signalled.once = true;
     session?.quit();
   };

@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   CONNECTION_LOST: 'peer',
   CONNECTION_EVICTED: 'peer',
   PEER_GONE: 'peer',
+  PEER_ABSENT: 'peer',
   PEER_CLOSED_WITH_ERROR: 'peer',
 
   // --- authenticated encryption said no (CryptoError) ---
@@ -72,6 +73,7 @@ export const ERROR_CODES = {
   TOR_ONION_COLLISION: 'tor',
   TOR_ONION_MISMATCH: 'tor',
   TOR_SOCKS_FAILED: 'tor',
+  TOR_SOCKS_UNREACHABLE: 'tor',
   TOR_HS_DESC_NOT_FOUND: 'tor',
   TOR_HS_DESC_INVALID: 'tor',
   TOR_HS_INTRO_FAILED: 'tor',

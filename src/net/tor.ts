@@ -19,19 +19,23 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64, ONION_VIRTUAL_PORT, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
 import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
-import { NEWNYM_MIN_INTERVAL, TOR_DIAL_TIMEOUT } from '../core/limits.ts';
+import { TOR_DIAL_TIMEOUT } from '../core/limits.ts';
 import { addOnion } from '../tor/commands/add-onion.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
 import { delOnion } from '../tor/commands/del-onion.ts';
 import { getInfo } from '../tor/commands/getinfo.ts';
 import { parseHsDesc } from '../tor/commands/events.ts';
 import { signal as torSignal } from '../tor/commands/signal.ts';
-import { attachTor, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
+import { NewnymPolicy } from '../tor/newnym.ts';
+import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
 import { connectOnion } from '../tor/socks.ts';
 import type { Transport } from './transport.ts';
 
 /** A tor that does not answer a control command within this is taken for dead (see `probe`). */
 const PROBE_TIMEOUT_MS = 2_000;
+
+/** Bound on taking our client-authorization keys back from a borrowed tor at the end. */
+const CLEANUP_TIMEOUT_MS = 5_000;
 
 /** The longest a dial waits for our own first descriptor upload (see `dial`). */
 const FIRST_DIAL_WAIT_MS = 5_000;
@@ -102,8 +106,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   let session: TorSession | null = null;
   const published: Published[] = [];
   const authAdded = new Set<string>();
-  let lastNewnym = -Infinity;
-  let descriptorMissed = false;
+  const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
   // Settles once our first descriptor is uploaded (or publishing failed).
   let resolvePublished: (p: Promise<void>) => void = () => undefined;
@@ -122,17 +125,35 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     }
   }
 
-  /** NEWNYM when a dial missed a descriptor, at most once per NEWNYM_MIN_INTERVAL; then the keys again. */
+  /** NEWNYM if the policy says so (see NewnymPolicy), then our client-authorization keys again. */
   async function maybeNewnym(s: TorSession): Promise<void> {
-    if (newnymBusy !== null) return newnymBusy;
-    if (!descriptorMissed || performance.now() - lastNewnym < NEWNYM_MIN_INTERVAL) return;
-    newnymBusy = (async () => {
-      descriptorMissed = false;
-      lastNewnym = performance.now();
-      await torSignal(s.control, 'NEWNYM');
-      await addClientAuth(s);
-    })().finally(() => { newnymBusy = null; });
-    return newnymBusy;
+    if (newnymBusy === null && newnym.take(performance.now())) {
+      newnymBusy = (async () => {
+        await torSignal(s.control, 'NEWNYM');
+        await addClientAuth(s);
+      })().finally(() => { newnymBusy = null; });
+    }
+    // A dial never runs while the keys are being added again.
+    if (newnymBusy !== null) await newnymBusy;
+  }
+
+  async function removeClientAuth(s: TorSession, borrowed: Extract<TorChoice, { kind: 'attach' }>): Promise<void> {
+    const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    let control = s.failure() === null ? s.control : null;
+    let own = false;
+    try {
+      if (control === null) {
+        const fresh = await connectBorrowed(borrowed.address, borrowed.password, signal);
+        fresh.startOver();
+        control = fresh.control;
+        own = true;
+      }
+      for (const address of authAdded) await onionClientAuthRemove(control, address);
+    } catch {
+      // The tor is gone (and its keys with it), or will not answer: nothing more can be done.
+    } finally {
+      if (own) control?.close();
+    }
   }
 
   return {
@@ -199,7 +220,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       await waitAtMost(ownPublished, FIRST_DIAL_WAIT_MS, signal);
       if (aborted(signal)) throw ended();
       await maybeNewnym(s);
-      if (signal.aborted) throw ended();
+      if (aborted(signal)) throw ended();
+      newnym.dialStarted();
+      let failure: ErrorCode | null = null;
       try {
         return await connectOnion({
           socks: s.socks,
@@ -210,9 +233,11 @@ export function createTorTransport(options: TorTransportOptions): Transport {
           timeoutMs: TOR_DIAL_TIMEOUT,
         });
       } catch (e) {
-        if (isEntrechatError(e) && e.code === 'TOR_HS_DESC_NOT_FOUND') descriptorMissed = true;
+        failure = isEntrechatError(e) ? e.code : 'TOR_SOCKS_FAILED';
         if (aborted(signal)) throw ended();
         throw e;
+      } finally {
+        newnym.dialEnded(failure);
       }
     },
 
@@ -231,10 +256,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const s = session;
       session = null;
       if (s === null) return;
-      // A borrowed tor keeps running: take back the keys we gave it. A spawned one simply stops.
-      if (!s.spawned && s.failure() === null) {
-        for (const address of authAdded) await onionClientAuthRemove(s.control, address).catch(() => undefined);
-      }
+      // A borrowed tor keeps running: take back the keys we gave it (any of its controllers can read
+      // them), over a new connection if ours broke. A spawned one simply stops.
+      if (tor.kind === 'attach' && authAdded.size > 0) await removeClientAuth(s, tor);
       authAdded.clear();
       await s.close();
     },

@@ -11,7 +11,7 @@
  * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
  * onions and client-authorization entries) is removed by the transport before the connection closes.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { isEntrechatError, TorError } from '../core/errors.ts';
 import { authenticate, authenticateAuto } from './commands/authenticate.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
-import { ControlConnection, parseControlAddress, type Reply } from './control/connection.ts';
+import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } from './control/connection.ts';
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
 import type { SocksEndpoint } from './socks.ts';
@@ -140,7 +140,11 @@ class Session implements TorSession {
     this.#closed ??= (async () => {
       this.control.close();
       if (this.#proc !== null) await stopTor(this.#proc);
-      if (this.dir !== null) await removeDir(this.dir);
+      if (this.dir !== null) {
+        await removeDir(this.dir);
+        exitCleanups.get(this.dir)?.();
+        exitCleanups.delete(this.dir);
+      }
     })().catch(() => undefined);
     return this.#closed;
   }
@@ -226,6 +230,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;
+  let startOver = (): void => undefined;
   try {
     const torrc = join(dir, 'extra.torrc');
     const portFile = join(dir, 'control.port');
@@ -249,14 +254,17 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     if (options.extraConfig !== undefined) {
       await writeFile(torrc, options.extraConfig, { mode: 0o600 });
     }
-    proc = spawnTor(args, { cwd: dir });
+    // Its own process group: a Ctrl-C on our terminal reaches us (who end the session cleanly), not
+    // tor directly. It still dies with us: TAKEOWNERSHIP and __OwningControllerProcess.
+    proc = spawnTor(args, { cwd: dir, detached: true });
+    exitCleanups.set(dir, cleanupAtExit(proc.pid, dir));
     const p = proc;
     const extra = options.extraConfig !== undefined;
     const startFailure = (): TorError => {
       const tail = p.stderrTail();
       const lastErr = tail.split('\n').filter((l) => /\[(err|warn)\]/.test(l)).pop() ?? tail.split('\n').pop() ?? '';
       const configProblem = extra && /config|torrc|option/i.test(lastErr);
-      return new TorError(configProblem ? 'TOR_CONFIG_INVALID' : 'TOR_SPAWN_FAILED', `Tor stopped while starting: ${lastErr.replace(/^.*?\[(err|warn)\]\s*/, '')}`);
+      return new TorError(configProblem ? 'TOR_CONFIG_INVALID' : 'TOR_SPAWN_FAILED', `Tor stopped while starting: ${sanitizeTorText(lastErr.replace(/^.*?\[(err|warn)\]\s*/, ''))}`);
     };
     const portText = (await waitForFile(portFile, {
       timeoutMs: CONTROL_FILE_TIMEOUT_MS,
@@ -274,6 +282,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     const m = /PORT=(\S+)/.exec(portText);
     if (m?.[1] === undefined) throw new TorError('TOR_SPAWN_FAILED', 'Tor wrote an unreadable control port file');
     control = await ControlConnection.connect(parseControlAddress(m[1]), options.signal);
+    startOver = closeOnAbort(control, options.signal);
     await authenticate(control, { kind: 'cookie', cookieFile: join(dir, 'control.cookie') });
     // From here on tor exits when this connection closes, whatever happens to us.
     await control.send('TAKEOWNERSHIP');
@@ -281,17 +290,79 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     session = new Session(control, socks, proc, dir);
     options.onSpawned?.(session);
     await waitBootstrapped(control, options.onProgress, options.signal);
+    startOver();
     return session;
   } catch (e) {
+    startOver();
     if (session !== null) await session.close();
     else {
       control?.close();
       if (proc !== null) await stopTor(proc);
       await removeDir(dir);
+      exitCleanups.get(dir)?.();
+      exitCleanups.delete(dir);
     }
     if (isEntrechatError(e)) throw e;
     throw new TorError('TOR_SPAWN_FAILED', options.signal.aborted ? 'the attempt ended while Tor was starting' : 'Tor could not be started', { cause: e });
   }
+}
+
+/**
+ * Connects and authenticates to a running tor's control port. A tor that stops answering cannot hold
+ * the attempt: aborting `signal` closes the connection, which fails whatever command is pending.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_CONTROL_CLOSED
+ */
+export async function connectBorrowed(address: string, password: string | undefined, signal: AbortSignal): Promise<{ control: ControlConnection; startOver: () => void }> {
+  const control = await ControlConnection.connect(parseControlAddress(address), signal);
+  const startOver = closeOnAbort(control, signal);
+  try {
+    await authenticateAuto(control, password !== undefined ? { password } : {});
+    return { control, startOver };
+  } catch (e) {
+    startOver();
+    control.close();
+    throw e;
+  }
+}
+
+/**
+ * Closes `control` if `signal` aborts while Tor is being started or attached (a tor that stops
+ * answering cannot hold the attempt). Returns the function that ends this once the start is over: the
+ * teardown needs the connection after the attempt's signal has aborted.
+ */
+function closeOnAbort(control: ControlConnection, signal: AbortSignal): () => void {
+  const onAbort = (): void => { control.close(); };
+  if (signal.aborted) {
+    onAbort();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => { signal.removeEventListener('abort', onAbort); };
+}
+
+/** Temp folders of spawned tors still in use, with their exit-time cleanup. */
+const exitCleanups = new Map<string, () => void>();
+
+/**
+ * Registers a last-resort cleanup for when the process exits without the normal teardown (a second
+ * Ctrl-C, process.exit): SIGKILL to our tor by pid and the folder removed, synchronously. Returns the
+ * function that unregisters it.
+ */
+function cleanupAtExit(pid: number, dir: string): () => void {
+  const onExit = (): void => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // nothing more can be done at exit
+    }
+  };
+  process.once('exit', onExit);
+  return () => { process.off('exit', onExit); };
 }
 
 /** Where the tor listens for SOCKS: our unix socket if it exists, else what GETINFO says. */
@@ -311,7 +382,7 @@ async function socksEndpoint(control: ControlConnection, preferredUnix: string |
     const tcp = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d+)$/.exec(l);
     if (tcp?.[1] !== undefined && tcp[2] !== undefined) return { kind: 'tcp', host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) };
   }
-  throw new TorError('TOR_SOCKS_FAILED', 'Tor has no SOCKS port on this machine (set SocksPort in its torrc)');
+  throw new TorError('TOR_SOCKS_UNREACHABLE', 'Tor has no SOCKS port on this machine (set SocksPort in its torrc)');
 }
 
 export interface AttachOptions {
@@ -325,16 +396,17 @@ export interface AttachOptions {
 /**
  * Attaches to a running tor through its control port (cookie, password or no authentication, as tor
  * offers), and waits until it is bootstrapped. Nothing is spawned or configured.
- * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_SOCKS_FAILED, TOR_EXITED
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_SOCKS_UNREACHABLE, TOR_EXITED
  */
 export async function attachTor(options: AttachOptions): Promise<TorSession> {
-  const control = await ControlConnection.connect(parseControlAddress(options.address), options.signal);
+  const { control, startOver } = await connectBorrowed(options.address, options.password, options.signal);
   try {
-    await authenticateAuto(control, options.password !== undefined ? { password: options.password } : {});
     const socks = await socksEndpoint(control, null);
     await waitBootstrapped(control, options.onProgress, options.signal);
+    startOver();
     return new Session(control, socks, null, null);
   } catch (e) {
+    startOver();
     control.close();
     throw e;
   }

@@ -84,7 +84,7 @@ const SNIFF_LIMIT = 32;
 
 /**
  * Opens a stream to `address:port` through Tor. Rejects with a TorError whose code names Tor's reason
- * (TOR_HS_* for the extended replies, TOR_SOCKS_FAILED otherwise or when the SOCKS port cannot be
+ * (TOR_HS_* for the extended replies, TOR_SOCKS_FAILED otherwise, TOR_SOCKS_UNREACHABLE when the SOCKS port cannot be
  * reached); rejects promptly, leaving no socket behind, once `signal` aborts.
  */
 export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
@@ -115,7 +115,7 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
     };
     const onAbort = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'the attempt ended')); };
     const onRawError = (cause: Error): void => {
-      finish(new TorError('TOR_SOCKS_FAILED', "cannot reach Tor's SOCKS port", { cause }));
+      finish(new TorError('TOR_SOCKS_UNREACHABLE', "cannot reach Tor's SOCKS port", { cause }));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     raw.on('data', sniff);

@@ -119,8 +119,8 @@ describe('connectOnion', () => {
     });
   }
 
-  test('a SOCKS port that does not exist: TOR_SOCKS_FAILED', async () => {
-    await assert.rejects(dial(join(await tempDir(), 'nothing.sock')), (e) => codeOf(e) === 'TOR_SOCKS_FAILED');
+  test('a SOCKS port that does not exist: TOR_SOCKS_UNREACHABLE', async () => {
+    await assert.rejects(dial(join(await tempDir(), 'nothing.sock')), (e) => codeOf(e) === 'TOR_SOCKS_UNREACHABLE');
   });
 
   test('an abort rejects at once, leaving no connection behind', async () => {
@@ -223,7 +223,7 @@ describe('dial failures in the session machine', () => {
     });
   }
 
-  for (const code of ['TOR_HS_AUTH_MISSING', 'TOR_HS_AUTH_BAD', 'TOR_HS_BAD_ADDRESS', 'TOR_HS_DESC_INVALID'] as const) {
+  for (const code of ['TOR_HS_AUTH_MISSING', 'TOR_HS_AUTH_BAD', 'TOR_HS_BAD_ADDRESS', 'TOR_HS_DESC_INVALID', 'TOR_SOCKS_UNREACHABLE'] as const) {
     test(`${code} stops the dials (the listener goes on) and is reported when the window ends`, () => {
       assert.equal(dialRetryable(code), false);
       const { state, dialConn } = rendezvous();
@@ -244,13 +244,16 @@ describe('dial failures in the session machine', () => {
 });
 
 describe('exit code of a window that ended on Tor\'s answers', () => {
-  for (const code of ['TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT', 'TOR_SOCKS_FAILED'] as const) {
+  for (const code of ['PEER_ABSENT', 'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT', 'TOR_SOCKS_FAILED'] as const) {
     test(`window_expired with ${code}: 4, the peer did not come`, () => {
       assert.equal(exitCodeForClose({ type: 'closed', reason: 'window_expired', code, hadSession: false }), 4);
     });
   }
   test('window_expired with TOR_HS_AUTH_BAD: 6, Tor refused our key', () => {
     assert.equal(exitCodeForClose({ type: 'closed', reason: 'window_expired', code: 'TOR_HS_AUTH_BAD', hadSession: false }), 6);
+  });
+  test('window_expired with TOR_SOCKS_UNREACHABLE: 6, Tor itself is not there', () => {
+    assert.equal(exitCodeForClose({ type: 'closed', reason: 'window_expired', code: 'TOR_SOCKS_UNREACHABLE', hadSession: false }), 6);
   });
   test('TOR_EXITED during a session: 6', () => {
     assert.equal(exitCodeForClose({ type: 'closed', reason: 'error', code: 'TOR_EXITED', hadSession: true }), 6);

@@ -1,7 +1,7 @@
 /**
  * The Tor transport against a scripted control port and SOCKS port of our own (unix sockets in a temp
- * folder): what it asks a borrowed tor, in which order, and the NEWNYM policy after a missed
- * descriptor — NEWNYM at most once per NEWNYM_MIN_INTERVAL, client-auth keys added again after it.
+ * folder): what it asks a borrowed tor and in which order, what it takes back at the end, and the
+ * NEWNYM policy (after a missed descriptor, at most once per NEWNYM_MIN_INTERVAL, never on a borrowed tor).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,9 @@ import { rendezvousPlan, wipePlan } from '../../src/core/derive.ts';
 import { clientAuthPublicBase32, onionExpandedKeyBase64 } from '../../src/core/derive.ts';
 import { isEntrechatError } from '../../src/core/errors.ts';
 import { x25519FromSecret } from '../../src/core/x25519.ts';
+import { NEWNYM_MIN_INTERVAL } from '../../src/core/limits.ts';
 import { createTorTransport } from '../../src/net/tor.ts';
+import { NewnymPolicy } from '../../src/tor/newnym.ts';
 import { keyPair } from '../helpers/sim.ts';
 
 const dirs: string[] = [];
@@ -25,11 +27,15 @@ after(async () => {
 
 /** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands
  * (verb and first argument only), and answers ADD_ONION with `onionReplies` in turn. */
-async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = []): Promise<{ path: string; commands: string[]; lines: string[] }> {
+async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = []): Promise<{ path: string; commands: string[]; lines: string[]; sockets: Socket[]; connections: () => number }> {
   const path = join(dir, 'control.sock');
   const commands: string[] = [];
   const lines: string[] = [];
+  const sockets: Socket[] = [];
+  let connections = 0;
   const server = createServer((socket: Socket) => {
+    sockets.push(socket);
+    connections += 1;
     let buffered = '';
     socket.on('error', () => undefined);
     socket.on('data', (d: Buffer) => {
@@ -59,7 +65,7 @@ async function fakeControl(dir: string, socksPath: string, onionReplies: string[
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, commands, lines };
+  return { path, commands, lines, sockets, connections: () => connections };
 }
 
 /** A SOCKS5 port that answers every CONNECT with 0xF0 (descriptor not found). */
@@ -79,7 +85,30 @@ async function descriptorlessSocks(path: string): Promise<void> {
   await new Promise<void>((r) => server.listen(path, r));
 }
 
-test('a borrowed tor: client auth after bootstrap; after a missed descriptor one NEWNYM, then the keys again; never two NEWNYM within 10 s', async () => {
+test('NewnymPolicy: only after a missed descriptor, at most once per 10 s, never with a dial in flight, never on a borrowed tor', () => {
+  const p = new NewnymPolicy(true);
+  assert.equal(p.take(0), false, 'nothing missed yet');
+  p.dialStarted();
+  p.dialEnded('TOR_HS_INTRO_FAILED');
+  assert.equal(p.take(1), false, 'not for other failures');
+  p.dialStarted();
+  p.dialEnded('TOR_HS_DESC_NOT_FOUND');
+  p.dialStarted(); // the other day's dial is still under way
+  assert.equal(p.take(2), false, 'not while a dial is in flight');
+  p.dialEnded(null);
+  assert.equal(p.take(3), true);
+  assert.equal(p.take(4), false, 'once per miss');
+  p.dialStarted();
+  p.dialEnded('TOR_HS_DESC_NOT_FOUND');
+  assert.equal(p.take(3 + NEWNYM_MIN_INTERVAL - 1), false, 'not within the interval');
+  assert.equal(p.take(3 + NEWNYM_MIN_INTERVAL), true);
+  const borrowed = new NewnymPolicy(false);
+  borrowed.dialStarted();
+  borrowed.dialEnded('TOR_HS_DESC_NOT_FOUND');
+  assert.equal(borrowed.take(1e9), false);
+});
+
+test('a borrowed tor: client auth after bootstrap, no NEWNYM after missed descriptors, the keys taken back at the end', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
   dirs.push(dir);
   const socksPath = join(dir, 'socks.sock');
@@ -98,15 +127,12 @@ test('a borrowed tor: client auth after bootstrap; after a missed descriptor one
     assert.deepEqual(progress, [100]);
     const afterStart = control.commands.length;
     assert.deepEqual(control.commands.filter((c) => c.startsWith('ONION_CLIENT_AUTH_ADD')).length, 1, 'one key for the one day');
-
     const codes: string[] = [];
     for (let i = 0; i < 3; i += 1) {
       await transport.dial(day, ac.signal).then(() => codes.push('connected'), (e: unknown) => codes.push(isEntrechatError(e) ? e.code : 'other'));
     }
     assert.deepEqual(codes, ['TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND']);
-    const during = control.commands.slice(afterStart);
-    assert.deepEqual(during, ['SIGNAL NEWNYM', `ONION_CLIENT_AUTH_ADD ${plan.days[0]?.peerOnion.address ?? ''}`],
-      'the second dial first clears the failure cache and re-adds the key; the third may not NEWNYM again yet');
+    assert.deepEqual(control.commands.slice(afterStart), [], 'nothing sent to a borrowed tor while dialling: no NEWNYM');
     assert.equal(transport.failed?.(), null);
   } finally {
     ac.abort();
@@ -115,6 +141,34 @@ test('a borrowed tor: client auth after bootstrap; after a missed descriptor one
     wipePlan(plan);
   }
   assert.ok(control.commands.some((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')), 'the key is taken back from the borrowed tor');
+});
+
+test('a borrowed tor whose control connection broke: the keys are taken back over a new connection', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
+  dirs.push(dir);
+  const socksPath = join(dir, 'socks.sock');
+  await descriptorlessSocks(socksPath);
+  const control = await fakeControl(dir, socksPath);
+  const alice = keyPair('alice');
+  const bob = keyPair('bob');
+  const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: Date.UTC(2026, 10, 26, 12) });
+  const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
+  const ac = new AbortController();
+  const failures: unknown[] = [];
+  try {
+    await transport.start(() => undefined, ac.signal, (e) => failures.push(e));
+    for (const socket of control.sockets) socket.destroy();
+    for (let i = 0; i < 100 && failures.length === 0; i += 1) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(failures.length, 1, 'the broken connection is reported');
+    assert.equal(transport.failed?.(), 'TOR_EXITED');
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+  assert.equal(control.connections(), 2, 'a second connection');
+  assert.equal(control.commands.at(-1), `ONION_CLIENT_AUTH_REMOVE ${plan.days[0]?.peerOnion.address ?? ''}`);
 });
 
 async function setup(nowMs: number, onionReplies: (addresses: string[]) => string[]) {
