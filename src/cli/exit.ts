@@ -33,7 +33,7 @@ export function exitCodeForError(error: unknown): number {
 
 /** What Tor says when a peer's onion is not there: at the window's end, a peer who did not come. */
 const PEER_ABSENT: ReadonlySet<string> = new Set([
-  'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT', 'TOR_SOCKS_FAILED',
+  'PEER_ABSENT', 'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_INTRO_FAILED', 'TOR_HS_REND_FAILED', 'TOR_HS_INTRO_TIMEOUT', 'TOR_SOCKS_FAILED',
 ]);
 
 /** Exit code of `talk` from how the attempt ended. */

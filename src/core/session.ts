@@ -233,7 +233,7 @@ function failureRank(code: ErrorCode): number {
  */
 export function dialRetryable(code: ErrorCode): boolean {
   return code !== 'TOR_HS_DESC_INVALID' && code !== 'TOR_HS_AUTH_MISSING' && code !== 'TOR_HS_AUTH_BAD'
-    && code !== 'TOR_HS_BAD_ADDRESS';
+    && code !== 'TOR_HS_BAD_ADDRESS' && code !== 'TOR_SOCKS_UNREACHABLE';
 }
 
 /**
@@ -334,7 +334,9 @@ class Machine {
         if (p.kind === 'rendezvous') this.#emit({ type: 'published' });
         return;
       case 'tor_failed':
-        this.#fail(input.code);
+        // A session that is already closing ends as it was ending: Tor going away then (a Ctrl-C that
+        // also reached it, say) changes nothing the user needs to know.
+        if (p.kind !== 'closing') this.#fail(input.code);
         return;
       case 'dial_ok':
         this.#onDialOk(input.conn);
@@ -844,7 +846,8 @@ class Machine {
         return;
       case 'rendezvous': {
         if (now >= p.windowEnd) {
-          this.#terminate('window_expired', p.lastFailure, false);
+          // With nothing more telling to say: the peer never answered.
+          this.#terminate('window_expired', p.lastFailure ?? 'PEER_ABSENT', false);
           return;
         }
         for (const conn of [...p.conns.values()]) {

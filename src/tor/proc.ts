@@ -154,9 +154,11 @@ export function spawnProcess(file: string, args: readonly string[], options: Spa
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   let status: ExitStatus | null = null;
+  child.once('exit', (code, signal) => { status = { code, signal }; });
+  // Resolved on 'close', after 'exit' and after its output was read to the end (the tail is complete).
   const exited = new Promise<ExitStatus>((resolveExit) => {
-    child.once('exit', (code, signal) => {
-      status = { code, signal };
+    child.once('close', (code, signal) => {
+      status ??= { code, signal };
       resolveExit(status);
     });
   });

@@ -124,11 +124,15 @@ export class Fixture {
     return { home, code: (JSON.parse(r.stdout) as { code: string }).code };
   }
 
-  /** Starts `talk --json`; `env` adds to the environment (e.g. a TMPDIR of the test's own). */
-  talk(home: string, args: string[], env: Record<string, string> = {}): TalkProcess {
+  /**
+   * Starts `talk --json`; `env` adds to the environment (e.g. a TMPDIR of the test's own). `group`: in
+   * a process group of its own, as a terminal's foreground job is (a Ctrl-C goes to the whole group).
+   */
+  talk(home: string, args: string[], env: Record<string, string> = {}, group = false): TalkProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'talk', ...args, '--json'], {
       env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: group,
     });
     const p = new TalkProcess(child);
     this.#procs.push(p);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { compareBytes, isZero } from '../../src/core/bytes.ts';
 import { encodeHello, prologue } from '../../src/core/hello.ts';
 import { createHandshake, ENTRECHAT_NOISE_HASH, HandshakeState, SECRETS_FOR_TEST, type CipherState } from '../../src/core/noise.ts';
-import { encodeRecord, type SessionRecord } from '../../src/core/records.ts';
+import { decodeRecord, encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import {
   CLOSE_GRACE,
   HANDSHAKE_TIMEOUT,
@@ -601,4 +601,44 @@ test('a CLOSE(ended) in an active session: the peer never had it, the session is
   s.send({ type: 'CLOSE', reason: 'ended' });
   assert.equal(s.sim.peers.A.closed()?.reason, 'connection_lost');
   assert.equal(s.sim.peers.A.closed()?.hadSession, true);
+});
+
+test('quit: CLOSE is sent and the connection stays open until the peer ends it; then closed(quit)', () => {
+  const s = scriptedSession();
+  const before = s.sim.peers.A.actions.length;
+  s.sim.feed('A', { type: 'quit' });
+  const after = s.sim.peers.A.actions.slice(before);
+  assert.equal(writes(after).length, 1, 'one record is written');
+  // Everything A wrote on the connection after the handshake, in order: the last is the CLOSE.
+  const onX = s.sim.peers.A.actions.flatMap((a) => (a.type === 'write' && a.conn === 'x' ? [a.bytes] : [])).slice(1);
+  const records = onX.map((bytes) => decodeRecord(s.recv.decrypt(bytes)));
+  assert.deepEqual(records.at(-1), { type: 'CLOSE', reason: 'quit' });
+  assert.ok(!after.some((a) => a.type === 'close_conn'), 'our end stays open');
+  assert.equal(s.sim.peers.A.phase, 'closing');
+  // The peer, having read the CLOSE, ends the connection.
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
+  assert.equal(s.sim.peers.A.closed()?.code, undefined);
+});
+
+test('quit with a peer that never ends the connection: torn down at CLOSE_GRACE, still closed(quit)', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'quit' });
+  const t = s.sim.now;
+  const before = s.sim.peers.A.actions.length;
+  s.sim.runUntil(t + CLOSE_GRACE - 1);
+  assert.equal(s.sim.peers.A.phase, 'closing');
+  s.sim.runUntil(t + CLOSE_GRACE);
+  assert.ok(s.sim.peers.A.actions.slice(before).some((a) => a.type === 'close_conn' && a.conn === 'x'), 'our end is closed at the deadline');
+  assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
+});
+
+test('Tor going away while the session is closing does not turn a quit into an error', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'quit' });
+  s.sim.feed('A', { type: 'tor_failed', code: 'TOR_EXITED' });
+  assert.equal(s.sim.peers.A.phase, 'closing');
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
+  assert.deepEqual(s.codes(), []);
 });
