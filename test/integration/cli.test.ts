@@ -74,7 +74,7 @@ test('contacts: bad code, duplicate name, unknown contact for talk', async () =>
   assert.equal(codeOf(window.stderr), 'LIMIT_OUT_OF_RANGE');
 });
 
-test('talk: Tor options that cannot go together are BAD_ARGUMENT (exit 2), before any tor is started', async () => {
+test('talk: Tor options that cannot go together are BAD_ARGUMENT (exit 2)', async () => {
   const me = await fx.identity();
   const other = await fx.identity();
   assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
