@@ -108,18 +108,12 @@ test('NewnymPolicy: only after a missed descriptor, at most once per 10 s, never
   assert.equal(borrowed.take(1e9), false);
 });
 
+/** Noon UTC: one rendezvous day. */
+const NOON = Date.UTC(2026, 10, 26, 12);
+
 test('a borrowed tor: client auth after bootstrap, no NEWNYM after missed descriptors, the keys taken back at the end', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
-  dirs.push(dir);
-  const socksPath = join(dir, 'socks.sock');
-  await descriptorlessSocks(socksPath);
-  const control = await fakeControl(dir, socksPath);
-  const alice = keyPair('alice');
-  const bob = keyPair('bob');
-  // Noon UTC: one rendezvous day.
-  const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: Date.UTC(2026, 10, 26, 12) });
+  const { plan, control, transport } = await setup(NOON, () => []);
   const day = plan.days[0]?.day ?? 0;
-  const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
   const ac = new AbortController();
   try {
     const progress: number[] = [];
@@ -144,15 +138,7 @@ test('a borrowed tor: client auth after bootstrap, no NEWNYM after missed descri
 });
 
 test('a borrowed tor whose control connection broke: the keys are taken back over a new connection', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
-  dirs.push(dir);
-  const socksPath = join(dir, 'socks.sock');
-  await descriptorlessSocks(socksPath);
-  const control = await fakeControl(dir, socksPath);
-  const alice = keyPair('alice');
-  const bob = keyPair('bob');
-  const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: Date.UTC(2026, 10, 26, 12) });
-  const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
+  const { plan, control, transport } = await setup(NOON, () => []);
   const ac = new AbortController();
   const failures: unknown[] = [];
   try {
@@ -217,7 +203,7 @@ test('near midnight UTC both days are published and dialled: two onions with V3A
 
 test('a ServiceID that is not the derived address: TOR_ONION_MISMATCH, and the onion tor made is removed', async () => {
   const other = 'b'.repeat(56);
-  const { plan, control, transport } = await setup(Date.UTC(2026, 10, 26, 12), () => [`250-ServiceID=${other}\r\n250 OK\r\n`]);
+  const { plan, control, transport } = await setup(NOON, () => [`250-ServiceID=${other}\r\n250 OK\r\n`]);
   const ac = new AbortController();
   try {
     await transport.start(() => undefined, ac.signal);
@@ -232,7 +218,7 @@ test('a ServiceID that is not the derived address: TOR_ONION_MISMATCH, and the o
 });
 
 test('550 Onion address collision (another talk with this contact on the same tor): TOR_ONION_COLLISION', async () => {
-  const { plan, transport } = await setup(Date.UTC(2026, 10, 26, 12), () => ['550 Onion address collision\r\n']);
+  const { plan, transport } = await setup(NOON, () => ['550 Onion address collision\r\n']);
   const ac = new AbortController();
   try {
     await transport.start(() => undefined, ac.signal);
