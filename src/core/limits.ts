@@ -62,6 +62,16 @@ export const DIAL_RETRY_MAX = 10 * SECOND;
 export const TOR_DIAL_TIMEOUT = 60 * SECOND;
 /** Tor rate-limits `SIGNAL NEWNYM` to one per 10 s (control-spec); we never ask more often. */
 export const NEWNYM_MIN_INTERVAL = 10 * SECOND;
+/** The first dial waits at most this for our own first descriptor upload (a dial made earlier only fails, and is cached). */
+export const FIRST_DIAL_WAIT = 5 * SECOND;
+/** A tor that does not answer a control command within this, when a connection of ours drops, is taken for dead. */
+export const TOR_PROBE_TIMEOUT = 2 * SECOND;
+/** Bound on taking our client-authorization keys back from a borrowed tor at the end. */
+export const TOR_CLEANUP_TIMEOUT = 5 * SECOND;
+/** A spawned tor must write its control-port file and cookie within this. */
+export const TOR_CONTROL_FILE_TIMEOUT = 30 * SECOND;
+/** Between SIGTERM and SIGKILL when stopping a tor: tor 0.4.9 sometimes hangs on exit (TORNET.md). */
+export const TOR_STOP_GRACE = 5 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
 

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64, ONION_VIRTUAL_PORT, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
 import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
-import { TOR_DIAL_TIMEOUT } from '../core/limits.ts';
+import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_PROBE_TIMEOUT } from '../core/limits.ts';
 import { addOnion } from '../tor/commands/add-onion.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
 import { delOnion } from '../tor/commands/del-onion.ts';
@@ -31,14 +31,8 @@ import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, type TorSes
 import { connectOnion } from '../tor/socks.ts';
 import type { Transport } from './transport.ts';
 
-/** A tor that does not answer a control command within this is taken for dead (see `probe`). */
-const PROBE_TIMEOUT_MS = 2_000;
 
-/** Bound on taking our client-authorization keys back from a borrowed tor at the end. */
-const CLEANUP_TIMEOUT_MS = 5_000;
 
-/** The longest a dial waits for our own first descriptor upload (see `dial`). */
-const FIRST_DIAL_WAIT_MS = 5_000;
 
 /** Resolves when `p` settles, `ms` pass or `signal` aborts, whichever comes first. */
 function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
@@ -138,7 +132,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   }
 
   async function removeClientAuth(s: TorSession, borrowed: Extract<TorChoice, { kind: 'attach' }>): Promise<void> {
-    const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    const signal = AbortSignal.timeout(TOR_CLEANUP_TIMEOUT);
     let control = s.failure() === null ? s.control : null;
     let own = false;
     try {
@@ -217,7 +211,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       // A dial made before the peer's descriptor is up fails, and Tor then caches that failure. A peer
       // who started at about the same time as us is published at about the time we are: so the first
       // dial waits for our own upload (bounded: the peer may have been there long before us).
-      await waitAtMost(ownPublished, FIRST_DIAL_WAIT_MS, signal);
+      await waitAtMost(ownPublished, FIRST_DIAL_WAIT, signal);
       if (aborted(signal)) throw ended();
       await maybeNewnym(s);
       if (aborted(signal)) throw ended();
@@ -273,7 +267,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const known = s.failure();
       if (known !== null) return known.code;
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout'); }, PROBE_TIMEOUT_MS); });
+      const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout'); }, TOR_PROBE_TIMEOUT); });
       try {
         // A tor that answers is alive; one that closed the connection (or never answers) is not.
         const answer = await Promise.race([getInfo(s.control, ['version']).then(() => 'ok' as const), timeout]);

@@ -16,6 +16,7 @@ import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
+import { TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
 import { authenticate, authenticateAuto } from './commands/authenticate.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
@@ -51,8 +52,6 @@ const OWNED_OPTIONS = new Set([
   'hiddenservicedir', 'hiddenserviceport', 'user', 'sandbox',
 ]);
 
-/** How long a spawned tor gets to write its control port file. */
-const CONTROL_FILE_TIMEOUT_MS = 30_000;
 /** Unix socket paths are limited to 108 bytes on Linux (sun_path). */
 const UNIX_PATH_MAX = 100;
 
@@ -267,14 +266,14 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
       return new TorError(configProblem ? 'TOR_CONFIG_INVALID' : 'TOR_SPAWN_FAILED', `Tor stopped while starting: ${sanitizeTorText(lastErr.replace(/^.*?\[(err|warn)\]\s*/, ''))}`);
     };
     const portText = (await waitForFile(portFile, {
-      timeoutMs: CONTROL_FILE_TIMEOUT_MS,
+      timeoutMs: TOR_CONTROL_FILE_TIMEOUT,
       onTimeout: () => new TorError('TOR_SPAWN_FAILED', 'Tor did not open its control port'),
       signal: options.signal,
       failIf: () => (p.hasExited() ? startFailure() : undefined),
     })).toString('utf8');
     // tor may write the port file before the cookie: wait for both.
     await waitForFile(join(dir, 'control.cookie'), {
-      timeoutMs: CONTROL_FILE_TIMEOUT_MS,
+      timeoutMs: TOR_CONTROL_FILE_TIMEOUT,
       onTimeout: () => new TorError('TOR_SPAWN_FAILED', 'Tor did not write its control cookie'),
       signal: options.signal,
       failIf: () => (p.hasExited() ? startFailure() : undefined),

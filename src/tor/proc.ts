@@ -11,9 +11,10 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { TorError } from '../core/errors.ts';
+import { TOR_STOP_GRACE } from '../core/limits.ts';
 
 /** Default grace between SIGTERM and SIGKILL (TORNET.md: about 1 stop in 700 hangs after SIGTERM). */
-export const STOP_GRACE_MS = 5_000;
+export const STOP_GRACE_MS = TOR_STOP_GRACE;
 /** How long we wait for a process to vanish after SIGKILL before giving up on it (never reached in practice). */
 const KILL_WAIT_MS = 10_000;
 /** Lines of output kept for error messages. */
