@@ -8,10 +8,10 @@
  * client-authorization key. Each onion forwards to a listener of ours: a unix socket in the session's
  * 0700 folder for a tor we spawned, 127.0.0.1 for a tor we attach to (which may run as another user).
  *
- * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). When a
- * dial failed for want of a descriptor, the next dial first sends `SIGNAL NEWNYM` (at most once per
- * NEWNYM_MIN_INTERVAL), which clears that cache and also drops client-authorization keys added without
- * `Permanent`: they are added again right after.
+ * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). So the
+ * first dial waits (at most FIRST_DIAL_WAIT) for our own first descriptor upload, and on a tor of our
+ * own a dial after a missed descriptor may first send `SIGNAL NEWNYM` (see NewnymPolicy), after which
+ * our client-authorization keys are added again.
  */
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -30,9 +30,6 @@ import { NewnymPolicy } from '../tor/newnym.ts';
 import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
 import { connectOnion } from '../tor/socks.ts';
 import type { Transport } from './transport.ts';
-
-
-
 
 /** Resolves when `p` settles, `ms` pass or `signal` aborts, whichever comes first. */
 function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
@@ -102,9 +99,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   const authAdded = new Set<string>();
   const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
-  // Settles once our first descriptor is uploaded (or publishing failed).
-  let resolvePublished: (p: Promise<void>) => void = () => undefined;
-  const ownPublished = new Promise<void>((resolve) => { resolvePublished = (p) => { void p.then(resolve); }; });
+  // Resolves once our first descriptor is uploaded, or publishing ended without one.
+  let markPublished = (): void => undefined;
+  const ownPublished = new Promise<void>((resolve) => { markPublished = resolve; });
 
   const dayOf = (day: number): RendezvousDay => {
     const d = plan.days.find((x) => x.day === day);
@@ -182,8 +179,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         });
         signal.addEventListener('abort', () => { off(); reject(ended()); }, { once: true });
       });
-      uploaded.catch(() => undefined);
-      resolvePublished(uploaded.catch(() => undefined));
+      uploaded.then(markPublished, markPublished);
       for (const [index, d] of plan.days.entries()) {
         const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
         published.push(entry);
