@@ -74,7 +74,7 @@ export function checkContactName(name: string): string {
 }
 
 /** @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN */
-export function findContact(content: StoreContent, name: string): StoreContact {
+export function findContact(content: Pick<StoreContent, 'contacts'>, name: string): StoreContact {
   const wanted = checkContactName(name);
   const contact = content.contacts.find((c) => c.name === wanted);
   if (contact === undefined) throw new UsageError('CONTACT_UNKNOWN', 'no contact by that name (see `entrechat contacts list`)');
@@ -106,6 +106,56 @@ export async function listContacts(home: string, auth: StoreAuth): Promise<Conta
 /** The safety number the user compares with this contact, in groups to read aloud. */
 export async function contactSafetyNumber(home: string, auth: StoreAuth, name: string): Promise<string[]> {
   return withStore(home, auth, (content, identity) => safetyNumberGroups(identity.publicKey, findContact(content, name).publicKey));
+}
+
+/** Replaces the contact list with what `change` makes of it, atomically; returns its `result`. */
+async function updateContacts<T>(
+  home: string,
+  auth: StoreAuth,
+  change: (contacts: readonly StoreContact[]) => { contacts: StoreContact[]; result: T },
+  options?: StoreWriteOptions,
+): Promise<T> {
+  return withStore(home, auth, async (content) => {
+    const { contacts, result } = change(content.contacts);
+    await saveStore(home, { identitySecret: content.identitySecret, contacts }, auth, options);
+    return result;
+  });
+}
+
+/**
+ * Renames a contact; its key and verified flag stay.
+ * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN, CONTACT_DUPLICATE_NAME
+ */
+export async function renameContact(home: string, auth: StoreAuth, oldName: string, newName: string, options?: StoreWriteOptions): Promise<ContactView> {
+  const wanted = checkContactName(newName);
+  return updateContacts(home, auth, (contacts) => {
+    const old = findContact({ contacts }, oldName);
+    if (old.name !== wanted && contacts.some((c) => c.name === wanted)) {
+      throw new UsageError('CONTACT_DUPLICATE_NAME', 'a contact with that name exists already');
+    }
+    const renamed = { ...old, name: wanted };
+    return { contacts: contacts.map((c) => (c === old ? renamed : c)), result: view(renamed) };
+  }, options);
+}
+
+/** Removes a contact. @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN */
+export async function removeContact(home: string, auth: StoreAuth, name: string, options?: StoreWriteOptions): Promise<void> {
+  await updateContacts(home, auth, (contacts) => {
+    const gone = findContact({ contacts }, name);
+    return { contacts: contacts.filter((c) => c !== gone), result: undefined };
+  }, options);
+}
+
+/**
+ * Marks a contact verified: the user compared the safety number with them (aloud, in person).
+ * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN
+ */
+export async function markVerified(home: string, auth: StoreAuth, name: string, options?: StoreWriteOptions): Promise<ContactView> {
+  return updateContacts(home, auth, (contacts) => {
+    const c = findContact({ contacts }, name);
+    const marked = { ...c, verified: true };
+    return { contacts: contacts.map((x) => (x === c ? marked : x)), result: view(marked) };
+  }, options);
 }
 
 function view(contact: StoreContact): ContactView {

@@ -2,9 +2,20 @@
  * What user interfaces use: identity and contact commands, session attempts with their events, and
  * the error types they report. UIs import this module and nothing below the app layer.
  */
-export { addContact, CONTACT_NAME_MAX, contactSafetyNumber, initIdentity, listContacts, whoami, type ContactView } from './identity.ts';
+export {
+  addContact,
+  CONTACT_NAME_MAX,
+  contactSafetyNumber,
+  initIdentity,
+  listContacts,
+  markVerified,
+  removeContact,
+  renameContact,
+  whoami,
+  type ContactView,
+} from './identity.ts';
 export { storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
 export { talk, talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
-export { defaultHome, type StoreAuth } from '../store/store.ts';
+export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';

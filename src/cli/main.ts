@@ -6,10 +6,15 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
   addContact,
+  changePassphrase,
+  contactSafetyNumber,
   defaultHome,
   initIdentity,
   isEntrechatError,
   listContacts,
+  markVerified,
+  removeContact,
+  renameContact,
   storeNeedsPassphrase,
   talkTo,
   UsageError,
@@ -29,6 +34,10 @@ Usage:
   entrechat whoami [--json]
   entrechat contacts add NAME CODE
   entrechat contacts list [--json]
+  entrechat contacts rename OLD NEW
+  entrechat contacts remove NAME
+  entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
+  entrechat passphrase [--new-passphrase-file FILE | --no-passphrase]   change the store's passphrase
   entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
   entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -36,7 +45,10 @@ Usage:
 
 Options:
   --passphrase-file FILE   read the store passphrase from FILE (first line) instead of the terminal
-  --no-passphrase          (init) store the identity unprotected: for tests and demos only
+  --no-passphrase          (init, passphrase) store the identity unprotected: for tests and demos only
+  --new-passphrase-file FILE
+                           (passphrase) the new passphrase, first line of FILE
+  --yes                    (contacts verify) you compared the safety number: mark verified without asking
   --json                   machine-readable output, one JSON object per line
   --window SECONDS         how long talk waits for the peer (default 180)
   --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
@@ -68,6 +80,8 @@ const OPTIONS = {
   'loopback-listen': { type: 'string' },
   'loopback-peer': { type: 'string' },
   'tor-config': { type: 'string' },
+  'new-passphrase-file': { type: 'string' },
+  'yes': { type: 'boolean' },
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
 } as const;
@@ -97,18 +111,21 @@ function integer(value: string | undefined, what: string): number | undefined {
 /** Reads a passphrase from a file, or from the terminal without echo. Never from an argument. */
 async function readPassphrase(values: Values, prompt: string): Promise<string> {
   const file = values['passphrase-file'];
-  if (file !== undefined) {
-    const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-      throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
-    });
-    const first = text.split(/\r?\n/)[0] ?? '';
-    if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
-    return first;
-  }
+  if (file !== undefined) return readPassphraseFile(file);
   if (!process.stdin.isTTY) {
     throw new UsageError('BAD_ARGUMENT', 'no terminal to ask for the passphrase: use --passphrase-file FILE');
   }
   return promptHidden(prompt);
+}
+
+/** The first line of `file`, which must not be empty. */
+async function readPassphraseFile(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
+    throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
+  });
+  const first = text.split(/\r?\n/)[0] ?? '';
+  if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
+  return first;
 }
 
 function promptHidden(prompt: string): Promise<string> {
@@ -160,7 +177,7 @@ async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> 
 }
 
 async function cmdContacts(home: string, values: Values, args: string[], io: Io): Promise<number> {
-  const sub = positional(args, 0, 'contacts subcommand (add, list)');
+  const sub = positional(args, 0, 'contacts subcommand (add, list, rename, remove, verify)');
   const auth = await authForExisting(home, values);
   switch (sub) {
     case 'add': {
@@ -175,9 +192,74 @@ async function cmdContacts(home: string, values: Values, args: string[], io: Io)
       else for (const c of list) io.out(`${c.name}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
       return EXIT.OK;
     }
+    case 'rename': {
+      const c = await renameContact(home, auth, positional(args, 1, 'OLD'), positional(args, 2, 'NEW'));
+      io.out(values.json === true ? JSON.stringify(c) : `Renamed to ${c.name}.`);
+      return EXIT.OK;
+    }
+    case 'remove': {
+      const name = positional(args, 1, 'NAME');
+      await removeContact(home, auth, name);
+      io.out(values.json === true ? JSON.stringify({ removed: true }) : 'Removed.');
+      return EXIT.OK;
+    }
+    case 'verify':
+      return cmdVerify(home, auth, positional(args, 1, 'NAME'), values, io);
     default:
-      throw new UsageError('BAD_ARGUMENT', `unknown contacts subcommand (see entrechat --help)`);
+      throw new UsageError('BAD_ARGUMENT', `unknown contacts subcommand (add, list, rename, remove, verify)`);
   }
+}
+
+/**
+ * Shows the safety number in groups and marks the contact verified once the user confirms they
+ * compared it with the contact (a question on a terminal; `--yes` says so in a script).
+ */
+async function cmdVerify(home: string, auth: StoreAuth, name: string, values: Values, io: Io): Promise<number> {
+  const groups = await contactSafetyNumber(home, auth, name);
+  io.out(`Safety number with ${name}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
+  for (let i = 0; i < groups.length; i += 4) io.out(`  ${groups.slice(i, i + 4).join('  ')}`);
+  let confirmed = values.yes === true;
+  if (!confirmed) {
+    if (!process.stdin.isTTY) throw new UsageError('BAD_ARGUMENT', 'no terminal to confirm on: compare the number, then run again with --yes');
+    confirmed = await askYesNo(`Are they the same on ${name}'s screen? [y/N] `);
+  }
+  if (!confirmed) {
+    io.out('Not marked verified.');
+    return EXIT.USAGE;
+  }
+  const c = await markVerified(home, auth, name);
+  io.out(values.json === true ? JSON.stringify(c) : `${c.name} is verified.`);
+  return EXIT.OK;
+}
+
+function askYesNo(prompt: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    rl.question(prompt, (answer) => {
+      rl.close();
+      resolve(/^y(es)?$/i.test(answer.trim()));
+    });
+  });
+}
+
+/** `entrechat passphrase`: sets a new passphrase (or none), re-encrypting the store atomically. */
+async function cmdPassphrase(home: string, values: Values, io: Io): Promise<number> {
+  const oldAuth = await authForExisting(home, values);
+  let newAuth: StoreAuth;
+  if (values['no-passphrase'] === true) {
+    newAuth = { noPassphrase: true };
+  } else if (values['new-passphrase-file'] !== undefined) {
+    newAuth = { passphrase: await readPassphraseFile(values['new-passphrase-file']) };
+  } else {
+    if (!process.stdin.isTTY) throw new UsageError('BAD_ARGUMENT', 'no terminal to ask for the new passphrase: use --new-passphrase-file FILE');
+    const first = await promptHidden('New passphrase: ');
+    const again = await promptHidden('Repeat it: ');
+    if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
+    newAuth = { passphrase: first };
+  }
+  await changePassphrase(home, oldAuth, newAuth);
+  io.out('noPassphrase' in newAuth ? 'The store is now WITHOUT a passphrase (tests and demos only).' : 'Passphrase changed.');
+  return EXIT.OK;
 }
 
 /** One JSON object per line: the events a script needs, never a key. */
@@ -322,6 +404,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdWhoami(home, values, io);
       case 'contacts':
         return await cmdContacts(home, values, rest, io);
+      case 'passphrase':
+        return await cmdPassphrase(home, values, io);
       case 'talk':
         return await cmdTalk(home, values, rest, io);
       default:

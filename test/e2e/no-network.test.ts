@@ -1,5 +1,5 @@
 /**
- * No network outside a session: `init`, `whoami` and `contacts` make no socket() call at all, measured
+ * No network outside a session: `init`, `whoami` and the `contacts` commands make no socket() call, measured
  * with `strace -f` on the compiled command line (plain node: the TypeScript loader used in development
  * talks to its own IPC socket, which would hide nothing but would make the measure meaningless).
  */
@@ -63,7 +63,7 @@ describe('no network outside a session (strace -f)', () => {
     assert.ok(r.calls.some((l) => l.includes('socket(')), 'strace sees the socket() call');
   });
 
-  test('init, whoami, contacts add and contacts list make no socket() call and start no tor', async () => {
+  test('init, whoami and every contacts command make no socket() call and start no tor', async () => {
     const home = join(work, 'home');
     const other = join(work, 'other');
     const env = { ENTRECHAT_HOME: home };
@@ -79,7 +79,12 @@ describe('no network outside a session (strace -f)', () => {
     const list = await traced([entry, 'contacts', 'list', '--json'], env);
     assert.equal(list.code, 0);
     assert.match(list.stdout, /bob/);
-    for (const [name, r] of [['init', init], ['init (other)', initOther], ['whoami', who], ['contacts add', add], ['contacts list', list]] as const) {
+    const verify = await traced([entry, 'contacts', 'verify', 'bob', '--yes'], env);
+    const rename = await traced([entry, 'contacts', 'rename', 'bob', 'robert'], env);
+    const remove = await traced([entry, 'contacts', 'remove', 'robert'], env);
+    for (const r of [verify, rename, remove]) assert.equal(r.code, 0);
+    for (const [name, r] of [['init', init], ['init (other)', initOther], ['whoami', who], ['contacts add', add], ['contacts list', list],
+      ['contacts verify', verify], ['contacts rename', rename], ['contacts remove', remove]] as const) {
       assert.deepEqual(r.calls, [], `${name} makes no network system call`);
     }
     assert.deepEqual(await torsMentioning(work), [], 'no tor was started');

@@ -102,3 +102,61 @@ test('talk --tor-config with an option Entrechat sets itself: TOR_CONFIG_INVALID
   assert.equal(r.code, 6);
   assert.equal(codeOf(r.stderr), 'TOR_CONFIG_INVALID');
 });
+
+test('contacts rename, remove and verify; their rejections by code', async () => {
+  const me = await fx.identity();
+  const bob = await fx.identity();
+  const carol = await fx.identity();
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', bob.code])).code, 0);
+  assert.equal((await run(me.home, ['contacts', 'add', 'carol', carol.code])).code, 0);
+  const list = async () => JSON.parse((await run(me.home, ['contacts', 'list', '--json'])).stdout) as { name: string; verified: boolean }[];
+
+  assert.equal((await run(me.home, ['contacts', 'rename', 'bob', 'robert'])).code, 0);
+  assert.deepEqual((await list()).map((c) => c.name), ['robert', 'carol']);
+  const dup = await run(me.home, ['contacts', 'rename', 'robert', 'carol']);
+  assert.equal(dup.code, 2);
+  assert.equal(codeOf(dup.stderr), 'CONTACT_DUPLICATE_NAME');
+  const unknown = await run(me.home, ['contacts', 'rename', 'nobody', 'x']);
+  assert.equal(codeOf(unknown.stderr), 'CONTACT_UNKNOWN');
+  const badName = await run(me.home, ['contacts', 'rename', 'robert', ' ']);
+  assert.equal(codeOf(badName.stderr), 'CONTACT_BAD_NAME');
+
+  // verify: the safety number in 12 groups of 5 digits; without a terminal, only with --yes.
+  const noTty = await run(me.home, ['contacts', 'verify', 'robert']);
+  assert.equal(noTty.code, 2);
+  assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT');
+  assert.equal((await list())[0]?.verified, false);
+  const yes = await run(me.home, ['contacts', 'verify', 'robert', '--yes']);
+  assert.equal(yes.code, 0);
+  assert.equal((yes.stdout.match(/\b\d{5}\b/g) ?? []).length, 12);
+  // Bob sees the same number from his side.
+  assert.equal((await run(bob.home, ['contacts', 'add', 'me', me.code])).code, 0);
+  const theirs = await run(bob.home, ['contacts', 'verify', 'me', '--yes']);
+  assert.deepEqual(theirs.stdout.match(/\b\d{5}\b/g), yes.stdout.match(/\b\d{5}\b/g));
+  assert.deepEqual((await list()).map((c) => c.verified), [true, false]);
+
+  assert.equal((await run(me.home, ['contacts', 'remove', 'carol'])).code, 0);
+  assert.deepEqual((await list()).map((c) => c.name), ['robert']);
+  const gone = await run(me.home, ['contacts', 'remove', 'carol']);
+  assert.equal(gone.code, 2);
+  assert.equal(codeOf(gone.stderr), 'CONTACT_UNKNOWN');
+});
+
+test('passphrase: changed from files, atomically; the old one no longer opens the store', async () => {
+  const home = await fx.home();
+  const oldFile = join(home, 'old.txt');
+  const newFile = join(home, 'new.txt');
+  await writeFile(oldFile, 'correct horse\n');
+  await writeFile(newFile, 'battery staple\n');
+  assert.equal((await run(home, ['init', '--passphrase-file', oldFile])).code, 0);
+  const before = (await run(home, ['whoami', '--passphrase-file', oldFile])).stdout;
+  assert.equal((await run(home, ['passphrase', '--passphrase-file', oldFile, '--new-passphrase-file', newFile])).code, 0);
+  assert.equal((await run(home, ['whoami', '--passphrase-file', newFile])).stdout, before, 'same identity');
+  const old = await run(home, ['whoami', '--passphrase-file', oldFile]);
+  assert.equal(old.code, 3);
+  assert.equal(codeOf(old.stderr), 'STORE_WRONG_PASSPHRASE');
+  const wrong = await run(home, ['passphrase', '--passphrase-file', oldFile, '--new-passphrase-file', newFile]);
+  assert.equal(codeOf(wrong.stderr), 'STORE_WRONG_PASSPHRASE');
+  const noTty = await run(home, ['passphrase', '--passphrase-file', newFile]);
+  assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT', 'the new passphrase is never taken from an argument');
+});
