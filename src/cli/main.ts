@@ -25,13 +25,14 @@ import {
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
+import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
 
 const HELP = `entrechat — talk in real time over Tor onion services, and leave nothing behind
 
 Usage:
   entrechat init [--no-passphrase] [--passphrase-file FILE]
-  entrechat whoami [--json]
+  entrechat whoami [--json | --qr]     your contact code (and, on a terminal or with --qr, as a QR code)
   entrechat contacts add NAME CODE
   entrechat contacts list [--json]
   entrechat contacts rename OLD NEW
@@ -82,6 +83,7 @@ const OPTIONS = {
   'tor-config': { type: 'string' },
   'new-passphrase-file': { type: 'string' },
   'yes': { type: 'boolean' },
+  'qr': { type: 'boolean' },
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
 } as const;
@@ -172,7 +174,17 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
 
 async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> {
   const code = await whoami(home, await authForExisting(home, values));
-  io.out(values.json === true ? JSON.stringify({ code }) : code);
+  if (values.json === true) {
+    io.out(JSON.stringify({ code }));
+    return EXIT.OK;
+  }
+  io.out(code);
+  // On a terminal (or asked for), the same code as a QR code to scan.
+  if (values.qr === true || process.stdout.isTTY) {
+    io.out('');
+    for (const line of contactQr(code)) io.out(line);
+    io.out('Give this code to your contacts out of band (in person, or a channel you trust).');
+  }
   return EXIT.OK;
 }
 

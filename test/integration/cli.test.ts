@@ -160,3 +160,14 @@ test('passphrase: changed from files, atomically; the old one no longer opens th
   const noTty = await run(home, ['passphrase', '--passphrase-file', newFile]);
   assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT', 'the new passphrase is never taken from an argument');
 });
+
+test('whoami --qr: the code, then its QR code; --json never has one', async () => {
+  const me = await fx.identity();
+  const qr = await run(me.home, ['whoami', '--qr']);
+  assert.equal(qr.code, 0);
+  const lines = qr.stdout.split('\n');
+  assert.equal(lines[0], me.code);
+  assert.ok(lines.filter((l) => /^[ █▀▄]{37}$/u.test(l)).length >= 18, 'a QR code of 37 modules');
+  const json = await run(me.home, ['whoami', '--json']);
+  assert.deepEqual(JSON.parse(json.stdout), { code: me.code });
+});
