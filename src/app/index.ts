@@ -14,6 +14,7 @@ export {
   whoami,
   type ContactView,
 } from './identity.ts';
+export { doctor, type DoctorCheck } from './doctor.ts';
 export { storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
 export { talk, talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';

@@ -9,6 +9,7 @@ import {
   changePassphrase,
   contactSafetyNumber,
   defaultHome,
+  doctor,
   initIdentity,
   isEntrechatError,
   listContacts,
@@ -39,6 +40,7 @@ Usage:
   entrechat contacts remove NAME
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
   entrechat passphrase [--new-passphrase-file FILE | --no-passphrase]   change the store's passphrase
+  entrechat doctor [--json]            check tor and the store; each problem with its fix
   entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
   entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -274,6 +276,21 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
   return EXIT.OK;
 }
 
+/** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
+async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
+  const checks = await doctor(home);
+  if (values.json === true) io.out(JSON.stringify(checks));
+  else {
+    for (const c of checks) {
+      io.out(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+      if (!c.ok && c.fix !== undefined) io.out(`    fix: ${c.fix}`);
+    }
+  }
+  const problem = checks.find((c) => !c.ok);
+  if (problem === undefined) return EXIT.OK;
+  return problem.name === 'store' ? EXIT.STORE : EXIT.TOR;
+}
+
 /** One JSON object per line: the events a script needs, never a key. */
 function eventJson(event: TalkEvent): Record<string, unknown> | null {
   switch (event.type) {
@@ -418,6 +435,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdContacts(home, values, rest, io);
       case 'passphrase':
         return await cmdPassphrase(home, values, io);
+      case 'doctor':
+        return await cmdDoctor(home, values, io);
       case 'talk':
         return await cmdTalk(home, values, rest, io);
       default:

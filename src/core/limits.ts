@@ -72,6 +72,8 @@ export const TOR_CLEANUP_TIMEOUT = 5 * SECOND;
 export const TOR_CONTROL_FILE_TIMEOUT = 30 * SECOND;
 /** Between SIGTERM and SIGKILL when stopping a tor: tor 0.4.9 sometimes hangs on exit (TORNET.md). */
 export const TOR_STOP_GRACE = 5 * SECOND;
+/** Bound on one run of tor by `entrechat doctor` (`--version`, `--verify-config`). */
+export const DOCTOR_CHECK_TIMEOUT = 20 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
 

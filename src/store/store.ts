@@ -168,6 +168,19 @@ export async function openStore(home: string, auth: StoreAuth): Promise<StoreCon
 }
 
 /**
+ * Checks the store as far as it can be checked without the passphrase: the folder and file (private,
+ * ours, not links), the size and the header. Runs no KDF.
+ * @returns whether opening it needs a passphrase
+ * @throws StoreError STORE_NOT_FOUND, STORE_BAD_PERMISSIONS, STORE_IO and the header errors
+ */
+export async function inspectStore(home: string): Promise<{ readonly needsPassphrase: boolean }> {
+  if (!(await checkHome(home))) throw new StoreError('STORE_NOT_FOUND', 'there is no store folder');
+  const file = await readPrivateFile(storePath(home), STORE_MAX_FILE_SIZE);
+  if (file === null) throw new StoreError('STORE_NOT_FOUND', 'there is no store');
+  return { needsPassphrase: parseStoreHeader(file).mode === 'passphrase' };
+}
+
+/**
  * Creates the store in `home` (the folder is created 0700 if missing). Never replaces an existing store:
  * that would destroy an identity.
  * @throws StoreError STORE_EXISTS, STORE_BAD_PERMISSIONS (existing folder not private), STORE_IO

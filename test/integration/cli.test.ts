@@ -1,7 +1,7 @@
 /** The command line's own rejections: each shows its code and exits with the documented status. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, run } from '../helpers/cli.ts';
 
@@ -170,4 +170,43 @@ test('whoami --qr: the code, then its QR code; --json never has one', async () =
   assert.ok(lines.filter((l) => /^[ █▀▄]{37}$/u.test(l)).length >= 18, 'a QR code of 37 modules');
   const json = await run(me.home, ['whoami', '--json']);
   assert.deepEqual(JSON.parse(json.stdout), { code: me.code });
+});
+
+test('doctor: every check with its fix; exit 0 when all is well, 3 for the store, 6 for tor', async () => {
+  const home = await fx.home();
+  type Check = { name: string; ok: boolean; code?: string; fix?: string };
+  const checks = async (): Promise<{ code: number | null; list: Check[] }> => {
+    const r = await run(home, ['doctor', '--json']);
+    return { code: r.code, list: JSON.parse(r.stdout) as Check[] };
+  };
+  let r = await checks();
+  assert.equal(r.code, 3);
+  assert.deepEqual(r.list.map((c) => [c.name, c.ok]), [['tor', true], ['tor-config', true], ['store', false]]);
+  const store = r.list.find((c) => c.name === 'store');
+  assert.equal(store?.code, 'STORE_NOT_FOUND');
+  assert.match(store.fix ?? '', /entrechat init/);
+
+  assert.equal((await run(home, ['init', '--no-passphrase'])).code, 0);
+  r = await checks();
+  assert.equal(r.code, 0);
+  assert.ok(r.list.every((c) => c.ok));
+
+  await chmod(home, 0o755);
+  r = await checks();
+  assert.equal(r.code, 3);
+  assert.equal(r.list.find((c) => c.name === 'store')?.code, 'STORE_BAD_PERMISSIONS');
+  await chmod(home, 0o700);
+
+  const saved = process.env.ENTRECHAT_TOR;
+  process.env.ENTRECHAT_TOR = join(home, 'no-tor-here');
+  try {
+    r = await checks();
+  } finally {
+    if (saved === undefined) delete process.env.ENTRECHAT_TOR;
+    else process.env.ENTRECHAT_TOR = saved;
+  }
+  assert.equal(r.code, 6);
+  const tor = r.list.find((c) => c.name === 'tor');
+  assert.equal(tor?.code, 'TOR_NOT_FOUND');
+  assert.match(tor.fix ?? '', /apt-get install tor/);
 });

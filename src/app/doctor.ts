@@ -1,0 +1,85 @@
+/**
+ * `entrechat doctor`: what Entrechat needs, checked one by one, each problem with its fix. It opens no
+ * socket: the tor check runs `tor --verify-config` with the options a session uses (in a temp folder
+ * it removes), which parses them and exits without starting.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isEntrechatError } from '../core/errors.ts';
+import { DOCTOR_CHECK_TIMEOUT } from '../core/limits.ts';
+import { spawnTor, stopTor, torBinary } from '../tor/proc.ts';
+import { inspectStore } from '../store/store.ts';
+
+export interface DoctorCheck {
+  readonly name: 'tor' | 'tor-config' | 'store';
+  readonly ok: boolean;
+  /** What was found, in plain words (no secret: paths and versions only). */
+  readonly detail: string;
+  /** For a problem: what to do about it. */
+  readonly fix?: string;
+  /** For a problem: the error code, as in docs/errors.md. */
+  readonly code?: string;
+}
+
+
+async function runTor(args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
+  const proc = spawnTor(args, { cwd });
+  const timer = setTimeout(() => { void stopTor(proc); }, DOCTOR_CHECK_TIMEOUT);
+  try {
+    const status = await proc.exited;
+    return { code: status.code, output: proc.stderrTail() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function checkTor(work: string): Promise<DoctorCheck[]> {
+  let path: string;
+  try {
+    path = torBinary();
+  } catch (e) {
+    return [{ name: 'tor', ok: false, detail: 'tor is not installed', fix: 'sudo apt-get install tor', code: isEntrechatError(e) ? e.code : 'TOR_NOT_FOUND' }];
+  }
+  const version = await runTor(['--version'], work);
+  const v = /Tor version (\S+?)\.?(\s|$)/.exec(version.output)?.[1];
+  if (version.code !== 0 || v === undefined) {
+    return [{ name: 'tor', ok: false, detail: `${path} does not run`, fix: 'reinstall it: sudo apt-get install --reinstall tor', code: 'TOR_SPAWN_FAILED' }];
+  }
+  const checks: DoctorCheck[] = [{ name: 'tor', ok: true, detail: `tor ${v} (${path})` }];
+  const verify = await runTor([
+    '--verify-config', '--ignore-missing-torrc', '-f', '/dev/null', '--defaults-torrc', '/dev/null',
+    '--DataDirectory', join(work, 'data'), '--ControlPort', 'auto', '--CookieAuthentication', '1',
+    '--SocksPort', `unix:${join(work, 'socks.sock')} ExtendedErrors`, '--AvoidDiskWrites', '1',
+  ], work);
+  checks.push(verify.code === 0
+    ? { name: 'tor-config', ok: true, detail: 'tor accepts the options of a session' }
+    : { name: 'tor-config', ok: false, detail: `tor refuses the options of a session: ${verify.output.split('\n').pop() ?? ''}`, fix: 'update tor (0.4.8 or later): sudo apt-get install tor', code: 'TOR_SPAWN_FAILED' });
+  return checks;
+}
+
+const STORE_FIXES: Readonly<Record<string, string>> = {
+  STORE_NOT_FOUND: 'run `entrechat init` to make an identity',
+  STORE_BAD_PERMISSIONS: 'chmod 700 "$ENTRECHAT_HOME" && chmod 600 "$ENTRECHAT_HOME/store" (and make sure both are yours)',
+  STORE_IO: 'check the folder exists and is readable',
+};
+
+async function checkStore(home: string): Promise<DoctorCheck> {
+  try {
+    const { needsPassphrase } = await inspectStore(home);
+    return { name: 'store', ok: true, detail: `${home}: private, ${needsPassphrase ? 'protected by a passphrase' : 'WITHOUT a passphrase (tests and demos only)'}` };
+  } catch (e) {
+    const code = isEntrechatError(e) ? e.code : 'STORE_IO';
+    return { name: 'store', ok: false, detail: `${home}: ${isEntrechatError(e) ? e.message : 'unreadable'}`, fix: STORE_FIXES[code] ?? 'restore the store from a backup', code };
+  }
+}
+
+/** Runs every check; never throws for what it checks. */
+export async function doctor(home: string): Promise<DoctorCheck[]> {
+  const work = await mkdtemp(join(tmpdir(), 'entrechat-doctor-'));
+  try {
+    return [...(await checkTor(work)), await checkStore(home)];
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
