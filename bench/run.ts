@@ -20,6 +20,7 @@ import { IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_PLAINTEXT_SIZE, TEXT_CHUNK_BY
 import { createHandshake, ENTRECHAT_NOISE_HASH } from '../src/core/noise.ts';
 import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
+import { cliHelp } from './startup.ts';
 import { torBenchmarks, type TorResult } from './tor.ts';
 
 /** One line of output; `diff` (ours − baseline) where the goal is a difference. */
@@ -177,7 +178,7 @@ const print = (r: Result): void => {
 };
 if (!onlyTor) {
   const kk = kkHandshake();
-  for (const r of [kk.handshake, kk.floor, recordSealOpen()]) print(r);
+  for (const r of [kk.handshake, kk.floor, recordSealOpen(), cliHelp()]) print(r);
 }
 if (!noTor) {
   try {
