@@ -11,6 +11,8 @@ import {
   defaultHome,
   doctor,
   initIdentity,
+  interactiveDemoUnavailable,
+  runScriptedDemo,
   isEntrechatError,
   listContacts,
   markVerified,
@@ -22,6 +24,7 @@ import {
   whoami,
   type StoreAuth,
   type TalkEvent,
+  type DemoLine,
   type Route,
   type TalkHandle,
 } from '../app/index.ts';
@@ -41,6 +44,7 @@ Usage:
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
   entrechat passphrase [--new-passphrase-file FILE | --no-passphrase]   change the store's passphrase
   entrechat doctor [--json]            check tor and the store; each problem with its fix
+  entrechat demo --script              a session with a bot over a private Tor network, as a transcript
   entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
   entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -86,6 +90,7 @@ const OPTIONS = {
   'new-passphrase-file': { type: 'string' },
   'yes': { type: 'boolean' },
   'qr': { type: 'boolean' },
+  'script': { type: 'boolean' },
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
 } as const;
@@ -276,6 +281,29 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
   return EXIT.OK;
 }
 
+/** `entrechat demo --script`: a session with a bot over a private Tor network, as a transcript. */
+async function cmdDemo(values: Values, io: Io): Promise<number> {
+  if (values.script !== true) interactiveDemoUnavailable();
+  const ac = new AbortController();
+  const onSignal = (): void => { ac.abort(); };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, onSignal);
+  const started = Date.now();
+  const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
+  try {
+    const closed = await runScriptedDemo({
+      signal: ac.signal,
+      onLine: (line: DemoLine) => {
+        const who = line.kind === 'sent' ? 'you: ' : line.kind === 'received' ? 'bot: ' : '· ';
+        io.out(`${stamp()}  ${who}${line.text}`);
+      },
+    });
+    return exitCodeForClose(closed);
+  } finally {
+    for (const sig of signals) process.off(sig, onSignal);
+  }
+}
+
 /** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
 async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
   const checks = await doctor(home);
@@ -437,6 +465,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdPassphrase(home, values, io);
       case 'doctor':
         return await cmdDoctor(home, values, io);
+      case 'demo':
+        return await cmdDemo(values, io);
       case 'talk':
         return await cmdTalk(home, values, rest, io);
       default:

@@ -1,0 +1,57 @@
+/**
+ * `entrechat demo --script` end to end: its own private Tor network, two throw-away identities, a bot
+ * answering through its own tor; the transcript is printed and nothing is left afterwards.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DEMO_SCRIPT, botAnswer } from '../../src/app/demo.ts';
+import { ENTRY } from '../helpers/cli.ts';
+import { processesMentioning, snapshot } from '../helpers/procs.ts';
+
+const exec = promisify(execFile);
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function demo(args: string[], tmp: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await exec(process.execPath, ['--import', 'tsx', ENTRY, 'demo', ...args], {
+      env: { ...process.env, TMPDIR: tmp, TSX_DISABLE_CACHE: '1' },
+      timeout: 240_000,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const f = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: f.code ?? -1, stdout: f.stdout ?? '', stderr: f.stderr ?? '' };
+  }
+}
+
+test('demo --script: a real session with the bot over a private Tor network, the transcript, nothing left', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'entrechat-demo-test-'));
+  dirs.push(tmp);
+  const r = await demo(['--script'], tmp);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const lines = r.stdout.split('\n');
+  const said = lines.filter((l) => l.includes(' you: ')).map((l) => l.slice(l.indexOf(' you: ') + 6));
+  const heard = lines.filter((l) => l.includes(' bot: ')).map((l) => l.slice(l.indexOf(' bot: ') + 6));
+  assert.deepEqual(said, [...DEMO_SCRIPT]);
+  assert.deepEqual(heard, DEMO_SCRIPT.map((text, i) => botAnswer(i + 1, text)));
+  assert.match(r.stdout, /connected \(session [0-9a-f]{16}\)/);
+  assert.match(r.stdout, /session over \(quit\)/);
+  assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'the network, the identities and both tors’ folders are gone');
+  assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
+});
+
+test('demo without --script: the interactive demo is not there yet, BAD_ARGUMENT, exit 2', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'entrechat-demo-test-'));
+  dirs.push(tmp);
+  const r = await demo([], tmp);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[BAD_ARGUMENT\]/);
+});
