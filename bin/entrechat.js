@@ -9,29 +9,51 @@ import { readdirSync, statSync } from 'node:fs';
 
 const bundle = new URL('../dist/entrechat.mjs', import.meta.url);
 
-/** The newest modification time of the files under `dir`, recursively. */
+/** The newest modification time of the files under `dir`, recursively (entries that vanish or dangle are skipped). */
 function newest(dir) {
   let latest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = new URL(entry.name + (entry.isDirectory() ? '/' : ''), dir);
-    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+    try {
+      latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+    } catch {
+      // an editor's lock link, a file removed meanwhile
+    }
   }
   return latest;
 }
 
+/** Whether the sources (or what the bundle is built with) changed after the bundle was made. */
 function bundleIsFresh() {
   try {
-    return statSync(bundle).mtimeMs >= newest(new URL('../src/', import.meta.url));
+    const built = statSync(bundle).mtimeMs;
+    const inputs = ['../scripts/build.ts', '../package-lock.json'].map((f) => {
+      try {
+        return statSync(new URL(f, import.meta.url)).mtimeMs;
+      } catch {
+        return 0;
+      }
+    });
+    return built >= Math.max(newest(new URL('../src/', import.meta.url)), ...inputs);
   } catch {
     return false;
   }
 }
 
-if (bundleIsFresh()) {
+/** A checkout being edited has tsx (a development dependency); an installed package may not. */
+async function tsxRegister() {
+  try {
+    return (await import('tsx/esm/api')).register;
+  } catch {
+    return null;
+  }
+}
+
+const register = bundleIsFresh() ? null : await tsxRegister();
+if (register === null) {
   await import(bundle.href);
 } else {
   process.env.TSX_DISABLE_CACHE = '1';
-  const { register } = await import('tsx/esm/api');
   register();
   await import('../src/cli/entrechat.ts');
 }

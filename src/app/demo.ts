@@ -5,10 +5,12 @@
  * The scripted demo (`entrechat demo --script`) sends a few lines and prints the transcript. Whatever
  * happens, the network is stopped and the folder removed.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../core/errors.ts';
+import { IDLE_MIN } from '../core/limits.ts';
 import { testnetDown, testnetUp } from '../tor/testnet.ts';
 import { addContact, initIdentity } from './identity.ts';
 import { talkTo, type ClosedEvent, type TalkEvent, type TalkHandle } from './talk.ts';
@@ -44,22 +46,39 @@ export interface DemoOptions {
 
 /** The window each side of the demo gives the other: both start at once, on a network ready for them. */
 const DEMO_WINDOW = 120_000;
+/** A demo that stalls ends at the shortest idle limit. */
+const DEMO_IDLE = IDLE_MIN;
+
+export interface DemoResult {
+  /** How the user's side of the session ended. */
+  readonly closed: ClosedEvent;
+  /** Every scripted line was sent and answered, and nobody interrupted the demo. */
+  readonly complete: boolean;
+}
 
 /**
- * Runs the scripted demo. Resolves with how the user's side of the session ended.
+ * Runs the scripted demo. Resolves with how the user's side of the session ended, and whether the
+ * script ran to its end.
  * @throws TorError (the network or a tor could not start), StoreError, UsageError
  */
-export async function runScriptedDemo(options: DemoOptions): Promise<ClosedEvent> {
+export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult> {
   const say = options.onLine;
   const root = await mkdtemp(join(tmpdir(), 'entrechat-demo-'));
+  // If the process is ended without the teardown below, the folder (two unprotected stores, the
+  // network's keys) still goes; the tors die with us (ownerPid).
+  const onExit = (): void => { rmSync(root, { recursive: true, force: true }); };
+  process.once('exit', onExit);
   const net = join(root, 'tornet');
   let netUp = false;
   const handles: TalkHandle[] = [];
+  const onAbort = (): void => { for (const h of handles) h.quit(); };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     say({ kind: 'progress', text: 'starting a private Tor network on 127.0.0.1 (3 authorities, 2 relays)…' });
     // The network's tors exit with this process, whatever ends it.
     const network = await testnetUp({ dir: net, ownerPid: process.pid, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
     netUp = true;
+    options.signal?.throwIfAborted();
     say({ kind: 'progress', text: `network ready in ${(network.readyMs / 1000).toFixed(1)} s` });
     const you = join(root, 'you');
     const bot = join(root, 'bot');
@@ -75,11 +94,16 @@ export async function runScriptedDemo(options: DemoOptions): Promise<ClosedEvent
     const botEvents = (e: TalkEvent): void => {
       if (e.type === 'message') {
         answered += 1;
-        botHandle?.send(botAnswer(answered, e.text));
+        try {
+          botHandle?.send(botAnswer(answered, e.text));
+        } catch {
+          botHandle?.quit();
+        }
       }
     };
     let yours: TalkHandle | null = null;
     let next = 0;
+    let heard = 0;
     const sendNext = (): void => {
       const line = DEMO_SCRIPT[next];
       if (line === undefined || yours === null) {
@@ -87,7 +111,12 @@ export async function runScriptedDemo(options: DemoOptions): Promise<ClosedEvent
         return;
       }
       next += 1;
-      yours.send(line);
+      try {
+        yours.send(line);
+      } catch {
+        yours.quit();
+        return;
+      }
       say({ kind: 'sent', text: line });
     };
     const yourEvents = (e: TalkEvent): void => {
@@ -96,27 +125,30 @@ export async function runScriptedDemo(options: DemoOptions): Promise<ClosedEvent
         say({ kind: 'progress', text: `connected (session ${e.tag}): Noise KK over an onion only you two can compute` });
         sendNext();
       } else if (e.type === 'message') {
+        heard += 1;
         say({ kind: 'received', text: e.text });
         // Answered: the next line, or the end.
         sendNext();
       }
     };
-    botHandle = await talkTo({ home: bot, auth, contact: 'you', route, window: DEMO_WINDOW, onEvent: botEvents });
+    const limits = { window: DEMO_WINDOW, idle: DEMO_IDLE };
+    botHandle = await talkTo({ home: bot, auth, contact: 'you', route, ...limits, onEvent: botEvents });
     handles.push(botHandle);
-    yours = await talkTo({ home: you, auth, contact: 'bot', route, window: DEMO_WINDOW, onEvent: yourEvents });
+    options.signal?.throwIfAborted();
+    yours = await talkTo({ home: you, auth, contact: 'bot', route, ...limits, onEvent: yourEvents });
     handles.push(yours);
-    const onAbort = (): void => { for (const h of handles) h.quit(); };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted === true) onAbort();
     const closed = await yours.done;
     await botHandle.done;
-    options.signal?.removeEventListener('abort', onAbort);
     say({ kind: 'closed', text: `session over (${closed.reason}): keys zeroed, onions removed, both tors stopped` });
-    return closed;
+    return { closed, complete: heard === DEMO_SCRIPT.length && options.signal?.aborted !== true };
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     for (const h of handles) h.quit();
     await Promise.allSettled(handles.map((h) => h.done));
     if (netUp) await testnetDown(net).catch(() => undefined);
     await rm(root, { recursive: true, force: true });
+    process.off('exit', onExit);
   }
 }
 

@@ -15,7 +15,7 @@ export {
   type ContactView,
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
-export { interactiveDemoUnavailable, runScriptedDemo, type DemoLine } from './demo.ts';
+export { interactiveDemoUnavailable, runScriptedDemo, type DemoLine, type DemoResult } from './demo.ts';
 export { storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
 export { talk, talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';

@@ -16,6 +16,8 @@ export const EXIT = {
   SESSION_FAILED: 5,
   /** Tor is missing, failed or misbehaved. */
   TOR: 6,
+  /** The demo was interrupted (Ctrl-C): 128 + SIGINT, as shells report it. */
+  INTERRUPTED: 130,
 } as const;
 
 const BY_FAULT: Record<Fault, number> = {

@@ -42,7 +42,7 @@ Usage:
   entrechat contacts rename OLD NEW
   entrechat contacts remove NAME
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
-  entrechat passphrase [--new-passphrase-file FILE | --no-passphrase]   change the store's passphrase
+  entrechat passphrase [--new-passphrase-file FILE | --no-passphrase --yes]   change the store's passphrase
   entrechat doctor [--json]            check tor and the store; each problem with its fix
   entrechat demo --script              a session with a bot over a private Tor network, as a transcript
   entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
@@ -143,11 +143,20 @@ function promptHidden(prompt: string): Promise<string> {
     process.stderr.write(prompt);
     // Swallow the echo of what is typed: readline writes keystrokes through _writeToOutput.
     (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
+    let answered = false;
     rl.question('', (answer) => {
+      answered = true;
       rl.close();
       process.stderr.write('\n');
       if (answer.length === 0) reject(new UsageError('BAD_ARGUMENT', 'an empty passphrase is not accepted'));
       else resolve(answer);
+    });
+    // Ctrl-D or Ctrl-C instead of a passphrase: nothing is done.
+    rl.on('SIGINT', () => { rl.close(); });
+    rl.on('close', () => {
+      if (answered) return;
+      process.stderr.write('\n');
+      reject(new UsageError('BAD_ARGUMENT', 'no passphrase given'));
     });
   });
 }
@@ -235,28 +244,39 @@ async function cmdContacts(home: string, values: Values, args: string[], io: Io)
  */
 async function cmdVerify(home: string, auth: StoreAuth, name: string, values: Values, io: Io): Promise<number> {
   const groups = await contactSafetyNumber(home, auth, name);
-  io.out(`Safety number with ${name}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
-  for (let i = 0; i < groups.length; i += 4) io.out(`  ${groups.slice(i, i + 4).join('  ')}`);
+  const json = values.json === true;
+  if (!json) {
+    io.out(`Safety number with ${name}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
+    for (let i = 0; i < groups.length; i += 4) io.out(`  ${groups.slice(i, i + 4).join('  ')}`);
+  }
   let confirmed = values.yes === true;
   if (!confirmed) {
     if (!process.stdin.isTTY) throw new UsageError('BAD_ARGUMENT', 'no terminal to confirm on: compare the number, then run again with --yes');
     confirmed = await askYesNo(`Are they the same on ${name}'s screen? [y/N] `);
   }
   if (!confirmed) {
-    io.out('Not marked verified.');
+    io.out(json ? JSON.stringify({ verified: false }) : 'Not marked verified.');
     return EXIT.USAGE;
   }
   const c = await markVerified(home, auth, name);
-  io.out(values.json === true ? JSON.stringify(c) : `${c.name} is verified.`);
+  io.out(json ? JSON.stringify({ ...c, safetyNumber: groups }) : `${c.name} is verified.`);
   return EXIT.OK;
 }
 
 function askYesNo(prompt: string): Promise<boolean> {
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    let answered = false;
     rl.question(prompt, (answer) => {
+      answered = true;
       rl.close();
       resolve(/^y(es)?$/i.test(answer.trim()));
+    });
+    // Ctrl-D or Ctrl-C at the prompt: a no.
+    rl.on('SIGINT', () => { rl.close(); });
+    rl.on('close', () => {
+      if (!answered) process.stderr.write('\n');
+      resolve(false);
     });
   });
 }
@@ -266,6 +286,8 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
   const oldAuth = await authForExisting(home, values);
   let newAuth: StoreAuth;
   if (values['no-passphrase'] === true) {
+    if (values['new-passphrase-file'] !== undefined) throw new UsageError('BAD_ARGUMENT', '--no-passphrase and --new-passphrase-file exclude each other');
+    if (values.yes !== true) throw new UsageError('BAD_ARGUMENT', 'removing the passphrase leaves your identity unprotected on disk: add --yes if you mean it');
     newAuth = { noPassphrase: true };
   } else if (values['new-passphrase-file'] !== undefined) {
     newAuth = { passphrase: await readPassphraseFile(values['new-passphrase-file']) };
@@ -285,20 +307,30 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
 async function cmdDemo(values: Values, io: Io): Promise<number> {
   if (values.script !== true) interactiveDemoUnavailable();
   const ac = new AbortController();
-  const onSignal = (): void => { ac.abort(); };
+  // First signal: the demo winds down; a second one leaves at once (exit handlers still remove its
+  // folder, and its tors die with this process).
+  const onSignal = (): void => {
+    if (ac.signal.aborted) process.exit(EXIT.INTERRUPTED);
+    ac.abort();
+  };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const sig of signals) process.on(sig, onSignal);
   const started = Date.now();
   const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   try {
-    const closed = await runScriptedDemo({
+    const { closed, complete } = await runScriptedDemo({
       signal: ac.signal,
       onLine: (line: DemoLine) => {
         const who = line.kind === 'sent' ? 'you: ' : line.kind === 'received' ? 'bot: ' : '· ';
         io.out(`${stamp()}  ${who}${line.text}`);
       },
     });
+    if (ac.signal.aborted) return EXIT.INTERRUPTED;
+    if (!complete) return exitCodeForClose(closed) === EXIT.OK ? EXIT.SESSION_FAILED : exitCodeForClose(closed);
     return exitCodeForClose(closed);
+  } catch (e) {
+    if (ac.signal.aborted) return EXIT.INTERRUPTED;
+    throw e;
   } finally {
     for (const sig of signals) process.off(sig, onSignal);
   }

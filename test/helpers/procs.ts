@@ -37,7 +37,7 @@ export async function torsMentioning(needle: string): Promise<number[]> {
   return out;
 }
 
-/** Every regular file under `dir` (recursively) with its contents. */
+/** Every regular file under `dir` (recursively) with its contents; an empty folder counts as an entry too. */
 export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   let entries;
@@ -47,8 +47,16 @@ export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
     return out;
   }
   for (const entry of entries) {
-    if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
+    if (entry.isDirectory()) {
+      try {
+        if ((await readdir(path)).length === 0) out.set(`${path}/`, Buffer.alloc(0));
+      } catch {
+        // removed meanwhile
+      }
+      continue;
+    }
+    if (!entry.isFile()) continue;
     try {
       out.set(path, await readFile(path));
     } catch {

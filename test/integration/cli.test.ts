@@ -142,7 +142,7 @@ test('contacts rename, remove and verify; their rejections by code', async () =>
   assert.equal(codeOf(gone.stderr), 'CONTACT_UNKNOWN');
 });
 
-test('passphrase: changed from files, atomically; the old one no longer opens the store', async () => {
+test('passphrase: changed from files; the old one no longer opens the store; removing it needs --yes', async () => {
   const home = await fx.home();
   const oldFile = join(home, 'old.txt');
   const newFile = join(home, 'new.txt');
@@ -158,7 +158,14 @@ test('passphrase: changed from files, atomically; the old one no longer opens th
   const wrong = await run(home, ['passphrase', '--passphrase-file', oldFile, '--new-passphrase-file', newFile]);
   assert.equal(codeOf(wrong.stderr), 'STORE_WRONG_PASSPHRASE');
   const noTty = await run(home, ['passphrase', '--passphrase-file', newFile]);
-  assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT', 'the new passphrase is never taken from an argument');
+  assert.equal(codeOf(noTty.stderr), 'BAD_ARGUMENT', 'without a terminal, the new passphrase comes from a file');
+  const unconfirmed = await run(home, ['passphrase', '--passphrase-file', newFile, '--no-passphrase']);
+  assert.equal(codeOf(unconfirmed.stderr), 'BAD_ARGUMENT', 'removing the passphrase needs --yes');
+  const both = await run(home, ['passphrase', '--passphrase-file', newFile, '--no-passphrase', '--yes', '--new-passphrase-file', oldFile]);
+  assert.equal(codeOf(both.stderr), 'BAD_ARGUMENT');
+  assert.equal((await run(home, ['whoami', '--passphrase-file', newFile])).stdout, before, 'still the new passphrase');
+  assert.equal((await run(home, ['passphrase', '--passphrase-file', newFile, '--no-passphrase', '--yes'])).code, 0);
+  assert.equal((await run(home, ['whoami'])).stdout, before, 'now without one');
 });
 
 test('whoami --qr: the code, then its QR code; --json never has one', async () => {
