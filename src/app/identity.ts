@@ -147,15 +147,23 @@ export async function removeContact(home: string, auth: StoreAuth, name: string,
 }
 
 /**
- * Marks a contact verified: the user compared the safety number with them (aloud, in person).
- * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN
+ * Marks a contact verified: the user compared the safety number with them (aloud, in person). `shown`
+ * is the number they compared: if the contact's key is no longer the one it was made from (the store
+ * changed meanwhile), nothing is marked.
+ * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN (also for a contact whose key changed)
  */
-export async function markVerified(home: string, auth: StoreAuth, name: string, options?: StoreWriteOptions): Promise<ContactView> {
-  return updateContacts(home, auth, (contacts) => {
-    const c = findContact({ contacts }, name);
+export async function markVerified(home: string, auth: StoreAuth, name: string, shown: readonly string[], options?: StoreWriteOptions): Promise<ContactView> {
+  return withStore(home, auth, async (content, identity) => {
+    const c = findContact(content, name);
+    const now = safetyNumberGroups(identity.publicKey, c.publicKey);
+    if (now.length !== shown.length || now.some((g, i) => g !== shown[i])) {
+      throw new UsageError('CONTACT_UNKNOWN', 'this contact changed while you compared: run verify again');
+    }
     const marked = { ...c, verified: true };
-    return { contacts: contacts.map((x) => (x === c ? marked : x)), result: view(marked) };
-  }, options);
+    const contacts = content.contacts.map((x) => (x === c ? marked : x));
+    await saveStore(home, { identitySecret: content.identitySecret, contacts }, auth, options);
+    return view(marked);
+  });
 }
 
 function view(contact: StoreContact): ContactView {

@@ -258,7 +258,7 @@ async function cmdVerify(home: string, auth: StoreAuth, name: string, values: Va
     io.out(json ? JSON.stringify({ verified: false }) : 'Not marked verified.');
     return EXIT.USAGE;
   }
-  const c = await markVerified(home, auth, name);
+  const c = await markVerified(home, auth, name, groups);
   io.out(json ? JSON.stringify({ ...c, safetyNumber: groups }) : `${c.name} is verified.`);
   return EXIT.OK;
 }

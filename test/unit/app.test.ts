@@ -1,14 +1,16 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addContact, checkContactName, contactSafetyNumber, initIdentity, listContacts, whoami } from '../../src/app/identity.ts';
+import { addContact, checkContactName, contactSafetyNumber, initIdentity, listContacts, markVerified, removeContact, whoami } from '../../src/app/identity.ts';
 import { bounded } from '../../src/app/talk.ts';
 import { storeNeedsPassphrase } from '../../src/app/store-auth.ts';
-import { decodeContactCode } from '../../src/core/codes.ts';
+import { decodeContactCode, encodeContactCode } from '../../src/core/codes.ts';
 import { safetyNumberGroups } from '../../src/core/safety.ts';
 import { RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../../src/core/limits.ts';
+import { x25519FromSecret } from '../../src/core/x25519.ts';
 
 const dirs: string[] = [];
 async function home(): Promise<string> {
@@ -72,4 +74,24 @@ test('limits outside their bounds are LIMIT_OUT_OF_RANGE', () => {
   assert.throws(() => bounded('window', RENDEZVOUS_WINDOW_MIN - 1, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
   assert.throws(() => bounded('window', RENDEZVOUS_WINDOW_MAX + 1, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
   assert.throws(() => bounded('window', Number.NaN, 0, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX), { code: 'LIMIT_OUT_OF_RANGE' });
+});
+
+test('markVerified marks only the key whose safety number was shown: a contact changed meanwhile is CONTACT_UNKNOWN', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'entrechat-verify-'));
+  try {
+    const auth = { noPassphrase: true } as const;
+    await initIdentity(home, auth);
+    const bob = encodeContactCode(x25519FromSecret(randomBytes(32)).publicKey);
+    const mallory = encodeContactCode(x25519FromSecret(randomBytes(32)).publicKey);
+    await addContact(home, auth, 'bob', bob);
+    const shown = await contactSafetyNumber(home, auth, 'bob');
+    // Meanwhile, "bob" is replaced by another key.
+    await removeContact(home, auth, 'bob');
+    await addContact(home, auth, 'bob', mallory);
+    await assert.rejects(markVerified(home, auth, 'bob', shown), (e: unknown) => (e as { code?: string }).code === 'CONTACT_UNKNOWN');
+    assert.equal((await listContacts(home, auth))[0]?.verified, false);
+    assert.equal((await markVerified(home, auth, 'bob', await contactSafetyNumber(home, auth, 'bob'))).verified, true);
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
 });
