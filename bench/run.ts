@@ -22,6 +22,7 @@ import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
 import { cliHelp } from './startup.ts';
 import { torBenchmarks, type TorResult } from './tor.ts';
+import { median } from './stats.ts';
 
 /** One line of output; `diff` (ours − baseline) where the goal is a difference. */
 type Result = TorResult;
@@ -43,10 +44,6 @@ function rate(fn: () => void, ms = ROUND_MS): number {
   return (ops * 1000) / elapsed;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
 
 /**
  * Ours and the baseline alternate, round after round, and each round gives a ratio: the reported ratio

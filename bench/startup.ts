@@ -8,14 +8,11 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { bundleArgs, ESBUILD, ROOT } from '../scripts/build.ts';
 import type { TorResult } from './tor.ts';
+import { median } from './stats.ts';
 
 const RUNS = 15;
 const LAUNCHER = fileURLToPath(new URL('../bin/entrechat.js', import.meta.url));
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
 
 function timed(file: string, args: readonly string[]): number {
   const start = performance.now();

@@ -58,6 +58,7 @@ import { abortableSleep, spawnTor, stopPid, stopPidsSync, stopTor, waitForFile, 
 import { connectOnion, type SocksEndpoint } from '../src/tor/socks.ts';
 import { testnetDown, testnetDownSync, testnetUp } from '../src/tor/testnet.ts';
 import { bundleArgs, CLI_NODE_FLAGS, ESBUILD } from '../scripts/build.ts';
+import { median } from './stats.ts';
 
 export interface TorResult {
   readonly name: string;
@@ -98,12 +99,6 @@ const TEARDOWN_TIMEOUT_MS = 20_000;
 // ---------------------------------------------------------------------------------------------------
 // Small helpers
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
 
 function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));

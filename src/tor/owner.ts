@@ -22,7 +22,7 @@ import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
 import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } from './control/connection.ts';
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
-import { spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
+import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
 import type { SocksEndpoint } from './socks.ts';
 
 export interface BootstrapProgress {
@@ -79,16 +79,6 @@ export function readTorConfig(file: string): string {
   return text;
 }
 
-function dead(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
-}
-
 class Session implements TorSession {
   readonly control: ControlConnection;
   readonly socks: SocksEndpoint;
@@ -124,7 +114,7 @@ class Session implements TorSession {
 
   failure(): TorError | null {
     if (this.#closing) return null;
-    if (this.#failure === null && this.#proc !== null && (this.#proc.hasExited() || dead(this.#proc.pid))) {
+    if (this.#failure === null && this.#proc !== null && (this.#proc.hasExited() || !isLive(this.#proc.pid))) {
       this.#fail(new TorError('TOR_EXITED', 'Tor stopped'));
     }
     return this.#failure;

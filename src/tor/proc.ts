@@ -255,6 +255,11 @@ function procInfo(pid: number): ProcInfo | null {
   }
 }
 
+/** Whether `pid` is a live process (a zombie is not). */
+export function isLive(pid: number): boolean {
+  return procInfo(pid) !== null;
+}
+
 /** The process at `pid`, if it is live and its command line contains `mustContain`. */
 function ours(pid: number, mustContain: string): ProcInfo | null {
   const info = procInfo(pid);
