@@ -1,5 +1,5 @@
 # Installs what the project needs on a fresh Debian machine with Node 20, or says exactly how to.
-# Sourced by scripts/test (and later scripts/demo). Never starts a system service.
+# Sourced by scripts/test and scripts/demo. Never starts a system service.
 
 ensure_node() {
   local major minor
@@ -26,9 +26,10 @@ ensure_npm_deps() {
   fi
 }
 
-# The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert) and
-# strace (the suite checks that nothing touches the network outside a session).
-ENTRECHAT_DEBS=(tor strace)
+# The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
+# strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
+# tests run the command line in real terminals).
+ENTRECHAT_DEBS=(tor strace tmux)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {

@@ -16,7 +16,7 @@ export {
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
 export { interactiveDemoUnavailable, runScriptedDemo, type DemoLine, type DemoResult } from './demo.ts';
-export { storeNeedsPassphrase } from './store-auth.ts';
+export { refuseExistingIdentity, storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
 export { talk, talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { StoreError } from '../core/errors.ts';
 import { parseStoreHeader } from '../store/format.ts';
-import { storePath } from '../store/store.ts';
+import { storeExists, storePath } from '../store/store.ts';
 
 /**
  * Reads only the header (no KDF runs), so the user is asked for a passphrase only when one exists.
@@ -19,4 +19,13 @@ export async function storeNeedsPassphrase(home: string): Promise<boolean> {
     throw new StoreError('STORE_IO', 'the store cannot be read', { cause });
   }
   return parseStoreHeader(new Uint8Array(file.buffer, file.byteOffset, file.byteLength)).mode === 'passphrase';
+}
+
+/**
+ * Refuses at once when an identity exists already, so that `init` does not ask for a passphrase it
+ * will not use. (`initIdentity` checks again when it writes.)
+ * @throws StoreError STORE_EXISTS
+ */
+export async function refuseExistingIdentity(home: string): Promise<void> {
+  if (await storeExists(home)) throw new StoreError('STORE_EXISTS', 'an identity exists here already: it is never overwritten');
 }

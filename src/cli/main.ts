@@ -18,6 +18,7 @@ import {
   markVerified,
   removeContact,
   renameContact,
+  refuseExistingIdentity,
   storeNeedsPassphrase,
   talkTo,
   UsageError,
@@ -140,11 +141,13 @@ async function readPassphraseFile(file: string): Promise<string> {
 function promptHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    process.stderr.write(prompt);
-    // Swallow the echo of what is typed: readline writes keystrokes through _writeToOutput.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
+    // readline writes the prompt and every keystroke's echo through _writeToOutput: let the prompt
+    // through (each redraw starts with it), never what is typed.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s) => {
+      if (s.startsWith(prompt)) process.stderr.write(`\r\x1b[2K${prompt}`);
+    };
     let answered = false;
-    rl.question('', (answer) => {
+    rl.question(prompt, (answer) => {
       answered = true;
       rl.close();
       process.stderr.write('\n');
@@ -167,6 +170,7 @@ async function authForExisting(home: string, values: Values): Promise<StoreAuth>
 }
 
 async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
+  await refuseExistingIdentity(home);
   let auth: StoreAuth;
   if (values['no-passphrase'] === true) {
     auth = { noPassphrase: true };
@@ -275,7 +279,9 @@ function askYesNo(prompt: string): Promise<boolean> {
     // Ctrl-D or Ctrl-C at the prompt: a no.
     rl.on('SIGINT', () => { rl.close(); });
     rl.on('close', () => {
-      if (!answered) process.stderr.write('\n');
+      // Closing after an answer is not a refusal.
+      if (answered) return;
+      process.stderr.write('\n');
       resolve(false);
     });
   });
