@@ -9,11 +9,11 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../core/errors.ts';
 import { IDLE_MIN } from '../core/limits.ts';
 import { testnetDown, testnetUp } from '../tor/testnet.ts';
-import { addContact, initIdentity } from './identity.ts';
-import { talkTo, type ClosedEvent, type TalkEvent, type TalkHandle } from './talk.ts';
+import type { StoreAuth } from '../store/store.ts';
+import { addContact, contactSafetyNumber, initIdentity, markVerified } from './identity.ts';
+import { talkTo, type ClosedEvent, type Route, type TalkEvent, type TalkHandle } from './talk.ts';
 
 /** What the scripted demo says, one message a line. */
 export const DEMO_SCRIPT: readonly string[] = [
@@ -56,23 +56,52 @@ export interface DemoResult {
   readonly complete: boolean;
 }
 
+/** A demo ready to talk: the network up, both identities made, the bot waiting for you. */
+export interface DemoSetup {
+  /** Your throw-away identity's home (no passphrase). */
+  readonly home: string;
+  readonly auth: StoreAuth;
+  /** Your contact name for the bot. */
+  readonly contact: string;
+  readonly route: Route;
+  /** The window and idle limit to talk with. */
+  readonly limits: { readonly window: number; readonly idle?: number };
+  /** Ends the bot's session, stops the network, removes the folder. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface DemoStartOptions extends DemoOptions {
+  /** What the bot answers to its n-th message (1-based). */
+  readonly answer: (n: number, text: string) => string;
+  /** A short idle limit, for the scripted demo (a stalled demo ends soon). */
+  readonly shortIdle?: boolean;
+}
+
 /**
- * Runs the scripted demo. Resolves with how the user's side of the session ended, and whether the
- * script ran to its end.
- * @throws TorError (the network or a tor could not start), StoreError, UsageError
+ * Starts the private network, makes the identities and starts the bot's side of the session.
+ * @throws TorError (the network or a tor could not start), StoreError
  */
-export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult> {
+export async function startDemo(options: DemoStartOptions): Promise<DemoSetup> {
   const say = options.onLine;
   const root = await mkdtemp(join(tmpdir(), 'entrechat-demo-'));
-  // If the process is ended without the teardown below, the folder (two unprotected stores, the
-  // network's keys) still goes; the tors die with us (ownerPid).
+  // If the process is ended without stop(), the folder (two unprotected stores, the network's keys)
+  // still goes; the tors die with us (ownerPid).
   const onExit = (): void => { rmSync(root, { recursive: true, force: true }); };
   process.once('exit', onExit);
   const net = join(root, 'tornet');
   let netUp = false;
-  const handles: TalkHandle[] = [];
-  const onAbort = (): void => { for (const h of handles) h.quit(); };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let bot: TalkHandle | null = null;
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      bot?.quit();
+      await bot?.done;
+      if (netUp) await testnetDown(net).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+      process.off('exit', onExit);
+    })();
+    return stopped;
+  };
   try {
     say({ kind: 'progress', text: 'starting a private Tor network on 127.0.0.1 (3 authorities, 2 relays)…' });
     // The network's tors exit with this process, whatever ends it.
@@ -81,27 +110,49 @@ export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult>
     options.signal?.throwIfAborted();
     say({ kind: 'progress', text: `network ready in ${(network.readyMs / 1000).toFixed(1)} s` });
     const you = join(root, 'you');
-    const bot = join(root, 'bot');
+    const botHome = join(root, 'bot');
     const auth = { noPassphrase: true } as const;
-    const [yourCode, botCode] = await Promise.all([initIdentity(you, auth), initIdentity(bot, auth)]);
+    const [yourCode, botCode] = await Promise.all([initIdentity(you, auth), initIdentity(botHome, auth)]);
     await addContact(you, auth, 'bot', botCode);
-    await addContact(bot, auth, 'you', yourCode);
-    say({ kind: 'progress', text: 'two throw-away identities made; each holds the other as a contact' });
+    await addContact(botHome, auth, 'you', yourCode);
+    // Both sides are on this machine: the safety numbers are compared here, not aloud.
+    await markVerified(you, auth, 'bot', await contactSafetyNumber(you, auth, 'bot'));
+    await markVerified(botHome, auth, 'you', await contactSafetyNumber(botHome, auth, 'you'));
+    say({ kind: 'progress', text: 'two throw-away identities made; each holds the other as a verified contact' });
 
-    const route = { kind: 'tor', tor: { kind: 'spawn', configFile: network.clientTorrc } } as const;
+    const route: Route = { kind: 'tor', tor: { kind: 'spawn', configFile: network.clientTorrc } };
+    const limits = { window: DEMO_WINDOW, ...(options.shortIdle === true ? { idle: DEMO_IDLE } : {}) };
     let answered = 0;
-    let botHandle: TalkHandle | null = null;
     const botEvents = (e: TalkEvent): void => {
-      if (e.type === 'message') {
-        answered += 1;
-        try {
-          botHandle?.send(botAnswer(answered, e.text));
-        } catch {
-          botHandle?.quit();
-        }
+      if (e.type !== 'message') return;
+      answered += 1;
+      try {
+        bot?.send(options.answer(answered, e.text));
+      } catch {
+        bot?.quit();
       }
     };
-    let yours: TalkHandle | null = null;
+    bot = await talkTo({ home: botHome, auth, contact: 'you', route, ...limits, onEvent: botEvents });
+    options.signal?.throwIfAborted();
+    return { home: you, auth, contact: 'bot', route, limits, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Runs the scripted demo. Resolves with how the user's side of the session ended, and whether the
+ * script ran to its end.
+ * @throws TorError (the network or a tor could not start), StoreError, UsageError
+ */
+export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult> {
+  const say = options.onLine;
+  const demo = await startDemo({ ...options, answer: botAnswer, shortIdle: true });
+  let yours: TalkHandle | null = null;
+  const onAbort = (): void => { yours?.quit(); };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
     let next = 0;
     let heard = 0;
     const sendNext = (): void => {
@@ -131,28 +182,26 @@ export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult>
         sendNext();
       }
     };
-    const limits = { window: DEMO_WINDOW, idle: DEMO_IDLE };
-    botHandle = await talkTo({ home: bot, auth, contact: 'you', route, ...limits, onEvent: botEvents });
-    handles.push(botHandle);
-    options.signal?.throwIfAborted();
-    yours = await talkTo({ home: you, auth, contact: 'bot', route, ...limits, onEvent: yourEvents });
-    handles.push(yours);
+    yours = await talkTo({ home: demo.home, auth: demo.auth, contact: demo.contact, route: demo.route, ...demo.limits, onEvent: yourEvents });
     if (options.signal?.aborted === true) onAbort();
     const closed = await yours.done;
-    await botHandle.done;
+    await demo.stop();
     say({ kind: 'closed', text: `session over (${closed.reason}): keys zeroed, onions removed, both tors stopped` });
     return { closed, complete: heard === DEMO_SCRIPT.length && options.signal?.aborted !== true };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    for (const h of handles) h.quit();
-    await Promise.allSettled(handles.map((h) => h.done));
-    if (netUp) await testnetDown(net).catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
-    process.off('exit', onExit);
+    yours?.quit();
+    await yours?.done;
+    await demo.stop();
   }
 }
 
-/** @throws UsageError BAD_ARGUMENT: the interactive demo needs the interactive chat, which is not built yet. */
-export function interactiveDemoUnavailable(): never {
-  throw new UsageError('BAD_ARGUMENT', 'the interactive demo comes with the interactive chat: run `entrechat demo --script`');
+/** What the bot of the interactive demo answers. */
+export function interactiveBotAnswer(n: number, text: string): string {
+  const chars = Array.from(text).length;
+  const echo = chars > 120 ? `${Array.from(text).slice(0, 120).join('')}…` : text;
+  if (n === 1) {
+    return `Hello, I am the demo bot, on the other end of a real session: you reached my onion and I yours, through two tors. I got “${echo}” (${String(chars)} characters). Type /quit when you are done: everything is wiped then.`;
+  }
+  return `Got “${echo}” (${String(chars)} characters), end-to-end encrypted, over Tor. Nothing of it is kept by either of us.`;
 }

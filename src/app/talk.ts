@@ -141,18 +141,24 @@ export interface TalkToOptions extends Omit<TalkOptions, 'identity' | 'peerPubli
   readonly contact: string;
 }
 
+/** A session attempt with a contact of the store. */
+export interface ContactTalkHandle extends TalkHandle {
+  /** Whether the user marked the contact verified (compared safety numbers). */
+  readonly verified: boolean;
+}
+
 /**
  * Opens the store, finds the contact and runs one session attempt with it; the identity secret is
  * held for the attempt only and wiped when it ends. Resolves once the attempt has started.
  * @throws StoreError (opening the store), UsageError CONTACT_UNKNOWN / CONTACT_BAD_NAME / LIMIT_OUT_OF_RANGE
  */
-export function talkTo(options: TalkToOptions): Promise<TalkHandle> {
+export function talkTo(options: TalkToOptions): Promise<ContactTalkHandle> {
   const { home, auth, contact, ...rest } = options;
-  return new Promise<TalkHandle>((resolveStarted, rejectStarted) => {
+  return new Promise<ContactTalkHandle>((resolveStarted, rejectStarted) => {
     withStore(home, auth, async (content, identity) => {
       const peer = findContact(content, contact);
       const handle = talk({ ...rest, identity, peerPublic: peer.publicKey });
-      resolveStarted(handle);
+      resolveStarted({ ...handle, verified: peer.verified });
       // withStore wipes the identity once this returns: when the attempt is over.
       await handle.done;
     }).catch(rejectStarted);

@@ -11,8 +11,9 @@ import {
   defaultHome,
   doctor,
   initIdentity,
-  interactiveDemoUnavailable,
+  interactiveBotAnswer,
   runScriptedDemo,
+  startDemo,
   isEntrechatError,
   listContacts,
   markVerified,
@@ -30,6 +31,8 @@ import {
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
+import { runChat } from './chat/index.ts';
+import { COMMAND_HELP } from './help.ts';
 import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
 
@@ -45,9 +48,11 @@ Usage:
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
   entrechat passphrase [--new-passphrase-file FILE | --no-passphrase --yes]   change the store's passphrase
   entrechat doctor [--json]            check tor and the store; each problem with its fix
-  entrechat demo --script              a session with a bot over a private Tor network, as a transcript
-  entrechat talk NAME --json [--tor-config FILE | --tor-control ADDR] [--window SECONDS]
-  entrechat talk NAME --json --loopback-listen PORT --loopback-peer PORT [--window SECONDS]
+  entrechat demo [--script]            chat with a bot over a private Tor network on this machine
+                                       (--script: a scripted session, printed as a transcript)
+  entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--json]
+                                       the chat with NAME (both of you run talk within the window)
+  entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
   entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
 
@@ -57,7 +62,8 @@ Options:
   --new-passphrase-file FILE
                            (passphrase) the new passphrase, first line of FILE
   --yes                    (contacts verify) you compared the safety number: mark verified without asking
-  --json                   machine-readable output, one JSON object per line
+  --json                   machine-readable output, one JSON object per line (talk: events; each
+                           line of standard input is a message once the session is open)
   --window SECONDS         how long talk waits for the peer (default 180)
   --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
   --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
@@ -67,8 +73,13 @@ Options:
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
 
+In the chat: Enter sends; /quit, Ctrl-C (or Ctrl-D on an empty line) ends the session for both;
+/help lists the keys. Nothing is queued: you can send only while the other is connected. At the end
+the screen is cleared and the keys wiped. Without a terminal, the chat is plain lines.
+
 Environment:
   ENTRECHAT_HOME           where the store lives (default ~/.entrechat)
+  NO_COLOR                 set to anything: no colours
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not come),
             5 session failed, 6 Tor.
@@ -309,13 +320,18 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
   return EXIT.OK;
 }
 
-/** `entrechat demo --script`: a session with a bot over a private Tor network, as a transcript. */
+/**
+ * `entrechat demo`: a private Tor network, two throw-away identities and a bot; then the chat with
+ * the bot (`--script`: a scripted session printed as a transcript). Everything is removed at the end.
+ */
 async function cmdDemo(values: Values, io: Io): Promise<number> {
-  if (values.script !== true) interactiveDemoUnavailable();
   const ac = new AbortController();
   // First signal: the demo winds down; a second one leaves at once (exit handlers still remove its
   // folder, and its tors die with this process).
+  // While the chat runs, it handles the signals itself (a first one ends the session cleanly).
+  const stage = { chat: false };
   const onSignal = (): void => {
+    if (stage.chat) return;
     if (ac.signal.aborted) process.exit(EXIT.INTERRUPTED);
     ac.abort();
   };
@@ -324,6 +340,7 @@ async function cmdDemo(values: Values, io: Io): Promise<number> {
   const started = Date.now();
   const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   try {
+    if (values.script !== true) return await interactiveDemo(ac.signal, io, stamp, stage);
     const { closed, complete } = await runScriptedDemo({
       signal: ac.signal,
       onLine: (line: DemoLine) => {
@@ -339,6 +356,36 @@ async function cmdDemo(values: Values, io: Io): Promise<number> {
     throw e;
   } finally {
     for (const sig of signals) process.off(sig, onSignal);
+  }
+}
+
+/** The interactive demo: progress on stderr while the network starts, then the chat with the bot. */
+async function interactiveDemo(signal: AbortSignal, io: Io, stamp: () => string, stage: { chat: boolean }): Promise<number> {
+  const demo = await startDemo({
+    signal,
+    answer: interactiveBotAnswer,
+    onLine: (line) => { io.err(`${stamp()}  · ${line.text}`); },
+  });
+  try {
+    io.err(`${stamp()}  · the bot is waiting for you; opening the chat`);
+    stage.chat = true;
+    let closed;
+    try {
+      closed = await runChat({
+        peer: demo.contact,
+        tor: 'own',
+        start: (onEvent) => talkTo({ home: demo.home, auth: demo.auth, contact: demo.contact, route: demo.route, ...demo.limits, onEvent }),
+      }, io.out);
+    } finally {
+      // Back to the demo's handlers while it removes everything: a second signal then exits, and the
+      // exit handler still removes the folder.
+      stage.chat = false;
+    }
+    await demo.stop();
+    io.out('The demo’s private network and both throw-away identities are removed.');
+    return exitCodeForClose(closed);
+  } finally {
+    await demo.stop();
   }
 }
 
@@ -414,10 +461,18 @@ async function routeFrom(values: Values): Promise<Route> {
 
 async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
   const name = positional(args, 0, 'NAME');
-  if (values.json !== true) throw new UsageError('BAD_ARGUMENT', 'the interactive chat is not available yet: use talk NAME --json');
   const route = await routeFrom(values);
   const windowSeconds = integer(values.window, '--window');
   const auth = await authForExisting(home, values);
+  const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
+  if (values.json !== true) {
+    const closed = await runChat({
+      peer: name,
+      tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
+      start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent }),
+    }, io.out);
+    return exitCodeForClose(closed);
+  }
   const unacked = new Set<number>();
   let inputEnded = false;
   let lines: ReturnType<typeof createInterface> | null = null;
@@ -472,7 +527,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       auth,
       contact: name,
       route,
-      ...(windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {}),
+      ...window,
       onEvent,
     });
     if (signalled.once) session.quit();
@@ -488,7 +543,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const { values, positionals } = parse(argv);
     const [command, ...rest] = positionals;
     if (values.help === true || command === undefined || command === 'help') {
-      io.out(HELP);
+      const topic = command === 'help' ? rest[0] : command;
+      io.out(topic !== undefined ? COMMAND_HELP[topic] ?? HELP : HELP);
       return command === undefined && values.help !== true ? EXIT.USAGE : EXIT.OK;
     }
     const home = defaultHome(process.env);

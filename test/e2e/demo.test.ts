@@ -4,12 +4,12 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEMO_SCRIPT, botAnswer } from '../../src/app/demo.ts';
+import { DEMO_SCRIPT, botAnswer, interactiveBotAnswer } from '../../src/app/demo.ts';
 import { ENTRY } from '../helpers/cli.ts';
 import { processesMentioning, snapshot } from '../helpers/procs.ts';
 
@@ -48,10 +48,38 @@ test('demo --script: a real session with the bot over a private Tor network, the
   assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
 });
 
-test('demo without --script: the interactive demo is not there yet, BAD_ARGUMENT, exit 2', async () => {
+test('demo without a terminal: the chat with the bot in plain lines, ended by the end of input', { timeout: 240_000 }, async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'entrechat-demo-test-'));
   dirs.push(tmp);
-  const r = await demo([], tmp);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /\[BAD_ARGUMENT\]/);
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'demo'], {
+    env: { ...process.env, TMPDIR: tmp, TSX_DISABLE_CACHE: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    const until = async (re: RegExp): Promise<void> => {
+      const deadline = Date.now() + 120_000;
+      while (!re.test(out)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${String(re)} in:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(/Talking with bot…\n[\s\S]*bot is verified\./);
+    await until(/Connected to bot \(session [0-9a-f]{16}\)/);
+    child.stdin.write('Hello from a pipe\n');
+    await until(/bot: Hello, I am the demo bot/);
+    assert.match(out, new RegExp(interactiveBotAnswer(1, 'Hello from a pipe').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    await until(/✓ #1 delivered/);
+    child.stdin.end();
+    assert.equal(await exited, 0, out);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  assert.match(out, /You ended the session with bot\./);
+  assert.match(out, /private network and both throw-away identities are removed/);
+  assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'nothing is left');
+  assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
 });

@@ -82,17 +82,6 @@ function withPrefix(code: string, prefix: string): string {
 }
 
 /** Two identities, each in the other's contacts (not verified). */
-async function contactsOfEachOther(fx: Fixture): Promise<{ alice: { home: string; code: string }; bob: { home: string; code: string } }> {
-  const [alice, bob] = await Promise.all([fx.identity(), fx.identity()]);
-  const [a, b] = await Promise.all([
-    run(alice.home, ['contacts', 'add', 'bob', bob.code]),
-    run(bob.home, ['contacts', 'add', 'alice', alice.code]),
-  ]);
-  assert.equal(a.code, 0, a.stderr);
-  assert.equal(b.code, 0, b.stderr);
-  return { alice, bob };
-}
-
 /** The safety-number groups a screen shows (lines of 5-digit groups). */
 function safetyGroups(screen: string): string[] {
   const lines = screen.split('\n').filter((l) => /^\s+\d{5}(\s+\d{5})*\s*$/.test(l));
@@ -256,7 +245,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
 
   test('contacts verify: the same safety number in groups on both screens; n (or just Enter) → not verified, exit 2', async (t) => {
     const { tmux, fx, runIn } = await setup(t);
-    const { alice, bob } = await contactsOfEachOther(fx);
+    const { alice, bob } = await fx.pair();
 
     // Side by side, as two people comparing their screens.
     const [left, right] = await tmux.sideBySide(
@@ -287,7 +276,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
 
   test('contacts verify: y → "NAME is verified.", exit 0, and contacts list says verified', async (t) => {
     const { tmux, fx, entrechat, finished, runIn } = await setup(t);
-    const { alice, bob } = await contactsOfEachOther(fx);
+    const { alice, bob } = await fx.pair();
     const pane = await entrechat(alice.home, ['contacts', 'verify', 'bob']);
     await tmux.waitFor(pane, /Are they the same on bob's screen\? \[y\/N\]/);
     await tmux.typeLine(pane, 'y');

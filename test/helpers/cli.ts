@@ -139,6 +139,17 @@ export class Fixture {
     return p;
   }
 
+  /** Alice and Bob: two fresh identities, each holding the other as a contact ('bob', 'alice'). */
+  async pair(): Promise<{ alice: { home: string; code: string }; bob: { home: string; code: string } }> {
+    const [alice, bob] = await Promise.all([this.identity(), this.identity()]);
+    const added = await Promise.all([
+      run(alice.home, ['contacts', 'add', 'bob', bob.code]),
+      run(bob.home, ['contacts', 'add', 'alice', alice.code]),
+    ]);
+    for (const r of added) if (r.code !== 0) throw new Error(`contacts add failed: ${r.stderr}`);
+    return { alice, bob };
+  }
+
   async cleanup(): Promise<void> {
     for (const p of this.#procs) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');

@@ -313,6 +313,11 @@ export class Tmux {
   }
 
   /** Pid of the pane's command (it runs under `env -i` and `sh -c`, both exec'd: the same pid with `exec`). */
+  /** Closes `pane` as closing a terminal window does: its process gets a hangup (SIGHUP). */
+  async killPane(pane: PaneId): Promise<void> {
+    await this.#tmux(['kill-pane', '-t', pane]);
+  }
+
   async panePid(pane: PaneId): Promise<number> {
     return Number((await this.#tmux(['display-message', '-p', '-t', pane, '#{pane_pid}'])).trim());
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, run } from '../helpers/cli.ts';
+import { COMMAND_HELP } from '../../src/cli/help.ts';
 
 const fx = new Fixture();
 after(async () => { await fx.cleanup(); });
@@ -23,6 +24,20 @@ test('help and unknown commands', async () => {
   const badFlag = await run(home, ['whoami', '--nope']);
   assert.equal(badFlag.code, 2);
   assert.equal(codeOf(badFlag.stderr), 'BAD_ARGUMENT');
+});
+
+test('every command has its own --help (also as `help COMMAND`), listed in the overview', async () => {
+  const home = await fx.home();
+  const overview = (await run(home, ['--help'])).stdout;
+  for (const command of Object.keys(COMMAND_HELP)) {
+    const own = await run(home, [command, '--help']);
+    assert.equal(own.code, 0, command);
+    assert.ok(own.stdout.startsWith(`entrechat ${command} `), `${command}: ${own.stdout.slice(0, 40)}`);
+    assert.match(own.stdout, /Exit codes: 0 /, command);
+    assert.notEqual(own.stdout, overview, command);
+    assert.equal((await run(home, ['help', command])).stdout, own.stdout);
+    assert.match(overview, new RegExp(`entrechat ${command} `), `the overview lists ${command}`);
+  }
 });
 
 test('whoami before init: STORE_NOT_FOUND, exit 3', async () => {

@@ -15,9 +15,7 @@ let alice: { home: string; code: string };
 let bob: { home: string; code: string };
 
 before(async () => {
-  [alice, bob] = await Promise.all([fx.identity(), fx.identity()]);
-  assert.equal((await run(alice.home, ['contacts', 'add', 'bob', bob.code])).code, 0);
-  assert.equal((await run(bob.home, ['contacts', 'add', 'alice', alice.code])).code, 0);
+  ({ alice, bob } = await fx.pair());
 });
 
 after(async () => {

@@ -1,0 +1,156 @@
+/**
+ * The chat without a terminal (a pipe, a file, TERM=dumb): plain lines, no colour, no redraw. Lines
+ * read from the input are messages once the peer is connected; before that they are refused, since
+ * nothing is queued. The end of the input ends the session once every message was delivered.
+ */
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { ClosedEvent, ContactTalkHandle, TalkEvent } from '../../app/index.ts';
+import { errorWords } from '../error-words.ts';
+import { EXIT } from '../exit.ts';
+import { isEntrechatError } from '../../app/index.ts';
+import { addOwnMessage, applyEvent, createModel, wipeEntries, type Clock } from './model.ts';
+import { localTime } from './screen.ts';
+import { safeText } from './text.ts';
+import type { ChatOptions } from './tty.ts';
+import { endHeadline, wipedWords } from './words.ts';
+
+export interface PlainChatOptions extends Omit<ChatOptions, 'linger'> {
+  readonly input: Readable;
+  readonly out: (line: string) => void;
+}
+
+const PLAIN_HELP: readonly string[] = [
+  'Each line is a message once the peer is connected; //text sends "/text".',
+  '/quit (or the end of input, once every message is delivered) ends the session for both.',
+  'Nothing is queued: lines before the peer is connected are not sent.',
+];
+
+function clock(): Clock {
+  return { mono: performance.now(), wall: Date.now() };
+}
+
+/** A message's lines, the first after its header, the others under it. */
+function messageLines(head: string, text: string): string[] {
+  const pad = ' '.repeat(Array.from(head).length);
+  return safeText(text).split('\n').map((line, i) => (i === 0 ? head : pad) + line);
+}
+
+/**
+ * Runs the chat in plain lines until the attempt is over; resolves with how it ended.
+ * @throws what `start` throws
+ */
+export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEvent> {
+  const { out } = options;
+  const model = createModel(options.peer, options.tor);
+  const peer = model.peer;
+  const pending = new Set<number>();
+  let handle: ContactTalkHandle | null = null;
+  let inputEnded = false;
+  let lastQuarter = -1;
+  // From input and signal handlers (an object, so the checks are not narrowed away).
+  const user = { quit: false, signalled: false };
+
+  const quit = (): void => {
+    user.quit = true;
+    handle?.quit();
+  };
+  const finishIfDone = (): void => {
+    if (inputEnded && pending.size === 0 && model.phase === 'connected') quit();
+  };
+
+  const onEvent = (event: TalkEvent): void => {
+    const before = model.phase;
+    applyEvent(model, event, clock());
+    switch (event.type) {
+      case 'tor_progress': {
+        const quarter = Math.floor(model.torPercent / 25);
+        if (quarter !== lastQuarter) {
+          lastQuarter = quarter;
+          out(`Tor: ${String(model.torPercent)}%`);
+        }
+        break;
+      }
+      case 'window':
+        out(`Waiting for ${peer} for ${String(Math.round(event.ms / 1000))} s. Nothing is queued: lines typed before ${peer} is connected are not sent.`);
+        break;
+      case 'active':
+        out(`Connected to ${peer} (session ${event.tag}). Each line is a message; /quit ends the session.`);
+        // The input may have ended while waiting: then there is nothing to say.
+        finishIfDone();
+        break;
+      case 'message':
+        for (const line of messageLines(`[${localTime(Date.now())}] ${peer}: `, event.text)) out(line);
+        break;
+      case 'delivered':
+        if (pending.delete(event.id)) out(`  ✓ #${String(event.id)} delivered`);
+        finishIfDone();
+        break;
+      case 'state':
+        if (event.state === 'closing' && before !== 'closing') out('Ending the session…');
+        break;
+      case 'published':
+      case 'sent':
+      case 'rejected':
+      case 'closed':
+        break;
+    }
+  };
+
+  const lines = createInterface({ input: options.input, terminal: false });
+  lines.on('line', (raw) => {
+    const text = raw.replace(/\r$/, '');
+    if (text.trim() === '') return;
+    if (text.startsWith('/') && !text.startsWith('//')) {
+      const command = text.trim().toLowerCase();
+      if (command === '/quit' || command === '/q' || command === '/exit') quit();
+      else if (command === '/help') for (const line of PLAIN_HELP) out(line);
+      else out(`Unknown command ${safeText(text.split(/\s/)[0] ?? '')}: /help lists them.`);
+      return;
+    }
+    if (model.phase !== 'connected' || handle === null) {
+      out(`Not sent: ${peer} is not connected, and nothing is queued.`);
+      return;
+    }
+    const message = text.startsWith('//') ? text.slice(1) : text;
+    try {
+      const id = handle.send(message);
+      pending.add(id);
+      addOwnMessage(model, id, message, clock());
+      for (const line of messageLines(`[${localTime(Date.now())}] you #${String(id)}: `, message)) out(line);
+    } catch (e) {
+      out(`Not sent: ${isEntrechatError(e) ? errorWords(e.code) : 'the message could not be sent.'}`);
+    }
+  });
+  lines.on('close', () => {
+    inputEnded = true;
+    finishIfDone();
+  });
+  lines.on('error', () => { handle?.quit(); });
+
+  // A first signal ends the session cleanly; a second leaves at once (exit handlers stop a spawned tor).
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (): void => {
+    if (user.signalled) process.exit(model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION);
+    user.signalled = true;
+    quit();
+  };
+  for (const sig of signals) process.on(sig, onSignal);
+  out(`Talking with ${peer}…`);
+  try {
+    handle = await options.start(onEvent);
+    // A /quit or a signal while the store was being opened.
+    if (user.quit) handle.quit();
+    model.verified = handle.verified;
+    out(handle.verified ? `${peer} is verified.` : `${peer} is NOT verified: compare your safety number with \`entrechat contacts verify ${peer}\`.`);
+    const closed = await handle.done;
+    applyEvent(model, closed, clock());
+    out(endHeadline(model));
+    out(wipedWords(model, 'plain'));
+    wipeEntries(model);
+    return closed;
+  } finally {
+    for (const sig of signals) process.off(sig, onSignal);
+    lines.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * `entrechat COMMAND --help`: what one command does, its options and its exit codes. The overview
+ * (`entrechat --help`) lists every command; these say more about one.
+ */
+
+const EXITS_STORE = 'Exit codes: 0 done, 2 usage (bad arguments, a bad code or name), 3 store (wrong passphrase, damaged, permissions).';
+
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  init: `entrechat init [--no-passphrase | --passphrase-file FILE]
+
+Makes your identity (an X25519 key pair) and stores it in $ENTRECHAT_HOME (default ~/.entrechat),
+encrypted under a passphrase asked twice without echo. Refuses to overwrite an existing identity.
+Prints your contact code.
+
+  --passphrase-file FILE   the passphrase is the first line of FILE
+  --no-passphrase          store the identity unprotected: for tests and demos only
+  --json                   print {"code": …}
+
+${EXITS_STORE}`,
+  whoami: `entrechat whoami [--json | --qr]
+
+Prints your contact code; on a terminal (or with --qr) also as a QR code to scan. Give it to your
+contacts out of band: in person, or over a channel you trust.
+
+${EXITS_STORE}`,
+  contacts: `entrechat contacts add NAME CODE      add the contact whose code they gave you
+entrechat contacts list [--json]      your contacts, verified or not
+entrechat contacts rename OLD NEW
+entrechat contacts remove NAME
+entrechat contacts verify NAME [--yes]
+
+verify shows your safety number with NAME (60 digits in 12 groups). Compare it with NAME aloud or in
+person; when every group matches, confirm, and NAME is marked verified. --yes confirms without
+asking (you compared it already). Answering anything but y leaves NAME unverified (exit 2).
+
+${EXITS_STORE}`,
+  passphrase: `entrechat passphrase [--new-passphrase-file FILE | --no-passphrase --yes]
+
+Changes the store's passphrase: the old one is asked (or --passphrase-file), the new one asked twice
+(or --new-passphrase-file). The store is rewritten atomically. --no-passphrase --yes removes the
+passphrase: for tests and demos only.
+
+${EXITS_STORE}`,
+  talk: `entrechat talk NAME [--window SECONDS] [--tor-config FILE | --tor-control ADDR] [--json]
+
+The chat with NAME. Both of you run talk within the window (default 180 s, 10 to 1800): each starts
+a tor of its own, publishes an onion only the two of you can compute, and dials the other's. Nothing
+is queued: you can send only while the other is connected. Enter sends; /quit, Ctrl-C (or Ctrl-D on
+an empty line) ends the session for both; /help lists the keys. At the end the keys are wiped, tor is
+stopped and its folder deleted, and the screen is cleared. Without a terminal the chat is plain
+lines; with --json, one JSON event per line and each input line is a message (README § For scripts).
+
+  --window SECONDS         how long to wait for NAME once Tor is ready
+  --tor-config FILE        extra torrc lines for the tor Entrechat starts
+  --tor-control ADDR       use a running tor instead (host:port on loopback, or a unix socket)
+  --tor-control-password-file FILE
+                           the control port's password (else cookie authentication)
+  --loopback-listen PORT --loopback-peer PORT
+                           plain TCP on 127.0.0.1, no Tor: tests and development only
+
+Exit codes: 0 a session opened and ended normally, 2 usage, 3 store, 4 no session (NAME did not
+come), 5 the session failed, 6 Tor.`,
+  doctor: `entrechat doctor [--json]
+
+Checks that tor is installed (and its version), that tor accepts the options of a session, and that
+the store is private and readable (without asking the passphrase). Each problem comes with its fix.
+Opens no socket.
+
+Exit codes: 0 all good, 3 a store problem, 6 a Tor problem.`,
+  demo: `entrechat demo [--script]
+
+Starts a private Tor network on 127.0.0.1 in a temp folder, makes two throw-away identities (you and a
+bot), and opens the chat with the bot, which answers through its own tor. --script instead runs a
+scripted session and prints the transcript. Everything is removed at the end.
+
+Exit codes: 0 done, 4 or 5 the session did not open or failed, 6 Tor, 130 interrupted before the
+chat opened (or, with --script, at any point).`,
+};
