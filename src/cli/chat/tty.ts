@@ -35,6 +35,8 @@ export interface TerminalChatOptions extends ChatOptions {
 }
 
 const ESC = '\x1b[';
+/** The countdowns on screen move once a second. */
+const COUNTDOWN_TICK = 1000;
 const PASTE_START = '\x1b[200~';
 const PASTE_END = '\x1b[201~';
 const ENTER_SCREEN = '\x1b[?1049h\x1b[?2004h\x1b[2J';
@@ -329,7 +331,7 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
   output.on('resize', redraw);
   output.write(ENTER_SCREEN);
   for (const sig of signals) process.on(sig, onSignal);
-  const ticker = setInterval(redraw, 1000);
+  const ticker = setInterval(redraw, COUNTDOWN_TICK);
   redraw();
   try {
     try {
