@@ -28,7 +28,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -696,14 +696,13 @@ function runChild(owned: Owned, file: string, args: readonly string[], env: Node
 
 /**
  * The command line as `npm run build` bundles it (scripts/build.ts): plain node, one module, no
- * TypeScript loader. `socks` is required at run time, from the node_modules linked beside it.
+ * TypeScript loader, every dependency inside it.
  */
 async function buildCli(owned: Owned): Promise<string> {
   const out = join(owned.root, 'dist');
   const entry = join(out, 'entrechat.mjs');
   const r = await runChild(owned, ESBUILD, bundleArgs(entry), process.env, ROOT);
   if (r.code !== 0) throw new Error(`the build failed: ${(r.stdout + r.stderr).trim().split('\n').slice(0, 5).join(' / ')}`);
-  await symlink(join(ROOT, 'node_modules'), join(out, 'node_modules'));
   return entry;
 }
 

@@ -1,8 +1,8 @@
 /**
  * `npm run build`: the command line as one ES module, `dist/entrechat.mjs`, bundled by esbuild from
  * src/cli/entrechat.ts. One file loads faster and costs the process about 5 MiB less than ~60 small
- * modules (npm run bench, session-rss). `socks` stays outside: src/tor/socks.ts requires it on the
- * first dial. The benchmarks build the same bundle into a temp folder with {@link bundleArgs}.
+ * modules (npm run bench, session-rss), and holds every dependency. The benchmarks build the same
+ * bundle into a temp folder with {@link bundleArgs}.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ export function bundleArgs(outfile: string): string[] {
   return [
     join(ROOT, 'src/cli/entrechat.ts'),
     '--bundle', '--platform=node', '--format=esm', '--target=node20',
-    '--external:socks', '--log-level=warning', `--outfile=${outfile}`,
+    '--log-level=warning', `--outfile=${outfile}`,
   ];
 }
 

@@ -1,27 +1,14 @@
 /**
- * Connections to onion services through Tor's SOCKS port, with the `socks` package doing SOCKS5.
+ * Connections to onion services through Tor's SOCKS port: our own SOCKS5 client (RFC 1928, with the
+ * username/password method of RFC 1929), the one exchange Entrechat needs and nothing more.
  *
- * Tor explains a failed onion connection only with its extended SOCKS5 replies (proposal 304, the
- * `ExtendedErrors` flag of SocksPort). The `socks` package reports a refusal as text without the reply
- * code, so we open the socket ourselves, hand it over as `existing_socket`, and read the reply code off
- * the bytes Tor sent. Each reply code maps to one typed error.
+ * The username/password is the session's isolation token: Tor keeps streams with other credentials on
+ * other circuits. Tor explains a failed onion connection only with its extended SOCKS5 replies
+ * (proposal 304, the `ExtendedErrors` flag of SocksPort); each reply code maps to one typed error.
+ * A general-purpose SOCKS package cost the session about 6 MiB and hid the reply code.
  */
-import { createRequire } from 'node:module';
 import { createConnection, type Socket } from 'node:net';
-import type { SocksClient as SocksClientType } from 'socks';
 import { TorError, type TorCode } from '../core/errors.ts';
-
-let socksClient: typeof SocksClientType | null = null;
-
-/**
- * The `socks` package, loaded on the first dial and through `require`: commands that never dial do
- * not load it, and loaded as CommonJS it costs the session process about 9 MiB less than through an
- * ES import (measured by `npm run bench`, session-rss).
- */
-function loadSocksClient(): typeof SocksClientType {
-  socksClient ??= (createRequire(import.meta.url)('socks') as { SocksClient: typeof SocksClientType }).SocksClient;
-  return socksClient;
-}
 
 /** Where Tor's SOCKS port is: a TCP port on loopback, or a unix socket. */
 export type SocksEndpoint =
@@ -46,23 +33,55 @@ export function socksReplyCode(reply: number): TorCode {
   return REPLY_CODES.get(reply) ?? 'TOR_SOCKS_FAILED';
 }
 
+/** What the SOCKS server has said so far: the driver sends the request for the next stage. */
+export type SocksProgress =
+  /** More bytes are needed; `stage` is the last request the server has accepted the step before. */
+  | { readonly kind: 'need'; readonly stage: 'greeting' | 'auth' | 'connect' }
+  /** Refused, with the SOCKS5 reply code (0x01 for a refused method or password). */
+  | { readonly kind: 'refused'; readonly reply: number }
+  /** Granted: the stream starts after `consumed` bytes. */
+  | { readonly kind: 'granted'; readonly consumed: number };
+
+const SOCKS_VERSION = 0x05;
+const METHOD_USERPASS = 0x02;
+const USERPASS_VERSION = 0x01;
+const GENERAL_FAILURE = 0x01;
+
 /**
- * The reply code in the bytes a SOCKS5 server sent, or null if they end before it: the method choice
- * (2 bytes), the username/password answer when that method was chosen (2 bytes), then the reply whose
- * second byte is the code.
+ * Reads the bytes a SOCKS5 server sent in answer to a username/password greeting (RFC 1928, 1929):
+ * the method choice (2 bytes), the password answer (2 bytes), then the CONNECT reply (4 bytes, the
+ * bound address, 2 bytes of port). Pure: the driver feeds it everything received so far.
  */
-export function socksReplyFromBytes(bytes: Uint8Array): number | null {
-  if (bytes.length < 2 || bytes[0] !== 0x05) return null;
-  let at = 2;
-  if (bytes[1] === 0x02) {
-    if (bytes.length < at + 2) return null;
-    if (bytes[at + 1] !== 0x00) return 0x01;
-    at += 2;
-  } else if (bytes[1] !== 0x00) {
-    return null;
-  }
-  if (bytes.length < at + 2 || bytes[at] !== 0x05) return null;
-  return bytes[at + 1] ?? null;
+export function readSocksServer(bytes: Uint8Array): SocksProgress {
+  if (bytes.length < 2) return { kind: 'need', stage: 'greeting' };
+  if (bytes[0] !== SOCKS_VERSION || bytes[1] !== METHOD_USERPASS) return { kind: 'refused', reply: GENERAL_FAILURE };
+  if (bytes.length < 4) return { kind: 'need', stage: 'auth' };
+  if (bytes[2] !== USERPASS_VERSION || bytes[3] !== 0x00) return { kind: 'refused', reply: GENERAL_FAILURE };
+  if (bytes.length < 6) return { kind: 'need', stage: 'connect' };
+  if (bytes[4] !== SOCKS_VERSION) return { kind: 'refused', reply: GENERAL_FAILURE };
+  const reply = bytes[5] ?? GENERAL_FAILURE;
+  if (reply !== 0x00) return { kind: 'refused', reply };
+  if (bytes.length < 8) return { kind: 'need', stage: 'connect' };
+  const atyp = bytes[7];
+  const addressLength = atyp === 0x01 ? 4 : atyp === 0x04 ? 16 : atyp === 0x03 ? (bytes.length > 8 ? 1 + (bytes[8] ?? 0) : 1) : -1;
+  if (addressLength < 0) return { kind: 'refused', reply: GENERAL_FAILURE };
+  const end = 8 + addressLength + 2;
+  if (atyp === 0x03 && bytes.length <= 8) return { kind: 'need', stage: 'connect' };
+  return bytes.length < end ? { kind: 'need', stage: 'connect' } : { kind: 'granted', consumed: end };
+}
+
+/** The three requests of a CONNECT to `host:port` with username/password `isolation`. */
+export function socksRequests(host: string, port: number, isolation: string): { greeting: Buffer; auth: Buffer; connect: Buffer } {
+  const cred = Buffer.from(isolation, 'utf8');
+  const name = Buffer.from(host, 'ascii');
+  if (cred.length < 1 || cred.length > 255 || name.length > 255) throw new RangeError('SOCKS fields are 1 to 255 bytes');
+  const portBytes = Buffer.alloc(2);
+  portBytes.writeUInt16BE(port);
+  return {
+    greeting: Buffer.of(SOCKS_VERSION, 1, METHOD_USERPASS),
+    auth: Buffer.concat([Buffer.of(USERPASS_VERSION, cred.length), cred, Buffer.of(cred.length), cred]),
+    connect: Buffer.concat([Buffer.of(SOCKS_VERSION, 0x01, 0x00, 0x03, name.length), name, portBytes]),
+  };
 }
 
 export interface OnionConnectOptions {
@@ -80,12 +99,11 @@ export interface OnionConnectOptions {
   readonly timeoutMs: number;
 }
 
-const SNIFF_LIMIT = 32;
-
 /**
  * Opens a stream to `address:port` through Tor. Rejects with a TorError whose code names Tor's reason
- * (TOR_HS_* for the extended replies, TOR_SOCKS_FAILED otherwise, TOR_SOCKS_UNREACHABLE when the SOCKS port cannot be
- * reached); rejects promptly, leaving no socket behind, once `signal` aborts.
+ * (TOR_HS_* for the extended replies, TOR_SOCKS_FAILED otherwise, TOR_SOCKS_UNREACHABLE when the SOCKS
+ * port cannot be reached); rejects promptly, leaving no socket behind, once `signal` aborts or
+ * `timeoutMs` has passed.
  */
 export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
   const { socks, address, port, isolation, signal, timeoutMs } = options;
@@ -94,51 +112,57 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
       reject(new TorError('TOR_SOCKS_FAILED', 'the attempt ended'));
       return;
     }
+    const requests = socksRequests(`${address}.onion`, port, isolation);
     const raw = socks.kind === 'unix' ? createConnection({ path: socks.path }) : createConnection({ host: socks.host, port: socks.port });
-    const seen: number[] = [];
+    let received = Buffer.alloc(0);
+    let sent: 'greeting' | 'auth' | 'connect' = 'greeting';
     let settled = false;
-    const sniff = (chunk: Buffer): void => {
-      for (const b of chunk) if (seen.length < SNIFF_LIMIT) seen.push(b);
-    };
-    const finish = (error: TorError | null): void => {
+    const finish = (error: TorError | null, rest?: Buffer): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      raw.off('data', sniff);
+      raw.off('data', onData);
       raw.off('error', onRawError);
-      if (error === null) {
-        resolve(raw);
-      } else {
+      raw.off('close', onClose);
+      if (error !== null) {
         raw.destroy();
         reject(error);
+        return;
+      }
+      raw.pause();
+      // Bytes of the stream that came with the reply go back to it, for whoever reads it next.
+      if (rest !== undefined && rest.length > 0) raw.unshift(rest);
+      resolve(raw);
+    };
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      const progress = readSocksServer(received);
+      if (progress.kind === 'granted') {
+        finish(null, received.subarray(progress.consumed));
+      } else if (progress.kind === 'refused') {
+        const what = `Tor's SOCKS reply 0x${progress.reply.toString(16).padStart(2, '0')}`;
+        finish(new TorError(socksReplyCode(progress.reply), `could not connect to the peer's onion (${what})`));
+      } else if (progress.stage === 'auth' && sent === 'greeting') {
+        sent = 'auth';
+        raw.write(requests.auth);
+      } else if (progress.stage === 'connect' && sent === 'auth') {
+        sent = 'connect';
+        raw.write(requests.connect);
       }
     };
     const onAbort = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'the attempt ended')); };
     const onRawError = (cause: Error): void => {
-      finish(new TorError('TOR_SOCKS_UNREACHABLE', "cannot reach Tor's SOCKS port", { cause }));
+      finish(new TorError(received.length === 0 ? 'TOR_SOCKS_UNREACHABLE' : 'TOR_SOCKS_FAILED', received.length === 0 ? "cannot reach Tor's SOCKS port" : 'the SOCKS connection failed', { cause }));
     };
+    const onClose = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (no SOCKS reply from Tor)')); };
+    const timer = setTimeout(() => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (timed out)')); }, timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
-    raw.on('data', sniff);
+    raw.on('data', onData);
     raw.on('error', onRawError);
+    raw.on('close', onClose);
     raw.once('connect', () => {
-      if (settled) return;
-      loadSocksClient().createConnection({
-        // The proxy's address is only checked for form: the connection is the one opened above.
-        proxy: { host: '127.0.0.1', port: 9, type: 5, userId: isolation, password: isolation },
-        command: 'connect',
-        destination: { host: `${address}.onion`, port },
-        existing_socket: raw,
-        timeout: timeoutMs,
-      }).then(
-        () => { finish(null); },
-        () => {
-          // The package's error carries the destination (the full onion address): it is dropped.
-          const reply = socksReplyFromBytes(Uint8Array.from(seen));
-          const code = reply === null ? 'TOR_SOCKS_FAILED' : socksReplyCode(reply);
-          const what = reply === null ? 'no SOCKS reply from Tor' : `Tor's SOCKS reply 0x${reply.toString(16).padStart(2, '0')}`;
-          finish(new TorError(code, `could not connect to the peer's onion (${what})`));
-        },
-      );
+      if (!settled) raw.write(requests.greeting);
     });
   });
 }

@@ -5,6 +5,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { isEntrechatError, type ErrorCode } from '../../src/core/errors.ts';
 import { DIAL_RETRY_FIRST, IDLE_DEFAULT, MAX_SESSION_DEFAULT } from '../../src/core/limits.ts';
 import { createSession, dialRetryable, step, type SessionAction, type SessionState } from '../../src/core/session.ts';
 import { x25519FromSecret } from '../../src/core/x25519.ts';
-import { connectOnion, socksReplyCode, socksReplyFromBytes } from '../../src/tor/socks.ts';
+import { connectOnion, readSocksServer, socksReplyCode, socksRequests } from '../../src/tor/socks.ts';
 import { readTorConfig, spawnSessionTor } from '../../src/tor/owner.ts';
 import { exitCodeForClose } from '../../src/cli/exit.ts';
 import { DAY, keyPair, ONION_A, ONION_B, seededRandom } from '../helpers/sim.ts';
@@ -47,19 +48,48 @@ describe('SOCKS5 replies', () => {
     });
   }
 
-  test('the reply code is read after the method choice, and after the password answer when that method was chosen', () => {
-    assert.equal(socksReplyFromBytes(Uint8Array.of(5, 0, 5, 0xf4, 0, 1)), 0xf4);
-    assert.equal(socksReplyFromBytes(Uint8Array.of(5, 2, 1, 0, 5, 0xf0, 0, 1)), 0xf0);
-    assert.equal(socksReplyFromBytes(Uint8Array.of(5, 2, 1, 1)), 0x01, 'a refused password is a general failure');
-    assert.equal(socksReplyFromBytes(Uint8Array.of(5, 2, 1, 0, 5)), null, 'cut before the code');
-    assert.equal(socksReplyFromBytes(Uint8Array.of(4, 0x5a)), null, 'not SOCKS5');
-    assert.equal(socksReplyFromBytes(Uint8Array.of(5, 0xff)), null, 'no acceptable method');
-    assert.equal(socksReplyFromBytes(new Uint8Array(0)), null);
+  test('the server\'s answers, stage by stage: what to send next, a refusal with its code, or the stream', () => {
+    assert.deepEqual(readSocksServer(Uint8Array.of()), { kind: 'need', stage: 'greeting' });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2)), { kind: 'need', stage: 'auth' });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0)), { kind: 'need', stage: 'connect' });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5)), { kind: 'need', stage: 'connect' }, 'cut before the code');
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0xf4, 0, 1)), { kind: 'refused', reply: 0xf4 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 1, 0, 0, 0)), { kind: 'need', stage: 'connect' }, 'cut in the bound address');
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41)), { kind: 'granted', consumed: 14 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 3, 3, 0x61, 0x62, 0x63, 0, 1)), { kind: 'granted', consumed: 14 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 3)), { kind: 'need', stage: 'connect' });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 4, ...new Uint8Array(16), 0, 1)), { kind: 'granted', consumed: 26 });
+  });
+
+  test('any prefix of a granted exchange asks for more, never refuses; the whole grants at the same byte', () => {
+    const transcript = Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 3, 4, 0x68, 0x6f, 0x73, 0x74, 0, 1, 0xaa, 0xbb);
+    fc.assert(fc.property(fc.integer({ min: 0, max: transcript.length }), (cut) => {
+      const p = readSocksServer(transcript.subarray(0, cut));
+      if (cut < 15) assert.equal(p.kind, 'need');
+      else assert.deepEqual(p, { kind: 'granted', consumed: 15 });
+    }));
+  });
+
+  test('each refusal is a code: no acceptable method, a refused password, not SOCKS5, an unknown address type', () => {
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 0xff)), { kind: 'refused', reply: 0x01 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 1)), { kind: 'refused', reply: 0x01 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(4, 0x5a)), { kind: 'refused', reply: 0x01 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 4, 0)), { kind: 'refused', reply: 0x01 });
+    assert.deepEqual(readSocksServer(Uint8Array.of(5, 2, 1, 0, 5, 0, 0, 9, 0)), { kind: 'refused', reply: 0x01 });
+  });
+
+  test('the requests, byte for byte: greeting with username/password, the credentials, CONNECT by name', () => {
+    const r = socksRequests('ab.onion', 258, 'iso');
+    assert.deepEqual([...r.greeting], [5, 1, 2]);
+    assert.deepEqual([...r.auth], [1, 3, 0x69, 0x73, 0x6f, 3, 0x69, 0x73, 0x6f]);
+    assert.deepEqual([...r.connect], [5, 1, 0, 3, 8, ...Buffer.from('ab.onion'), 1, 2]);
+    assert.throws(() => socksRequests('ab.onion', 1, ''), RangeError);
+    assert.throws(() => socksRequests('ab.onion', 1, 'x'.repeat(256)), RangeError);
   });
 });
 
 /** A SOCKS5 server that takes username/password and answers every CONNECT with `reply`. */
-async function fakeSocks(reply: number): Promise<{ path: string; server: Server; requests: string[] }> {
+async function fakeSocks(reply: number, after = Buffer.alloc(0)): Promise<{ path: string; server: Server; requests: string[] }> {
   const path = join(await tempDir(), 'socks.sock');
   const requests: string[] = [];
   const server = createServer((socket: Socket) => {
@@ -86,7 +116,7 @@ async function fakeSocks(reply: number): Promise<{ path: string; server: Server;
           if (buf.length < 7 + hlen) return;
           requests.push(`${buf.subarray(5, 5 + hlen).toString()}:${String(buf.readUInt16BE(5 + hlen))}`);
           buf = buf.subarray(7 + hlen);
-          socket.write(Buffer.of(5, reply, 0, 1, 0, 0, 0, 0, 0, 0));
+          socket.write(Buffer.concat([Buffer.of(5, reply, 0, 1, 0, 0, 0, 0, 0, 0), reply === 0 ? after : Buffer.alloc(0)]));
           if (reply !== 0) socket.end();
           stage = 3;
         } else {
@@ -118,6 +148,33 @@ describe('connectOnion', () => {
       s.server.close();
     });
   }
+
+  test('bytes of the stream that arrive with the reply are the stream\'s first bytes', async () => {
+    const s = await fakeSocks(0, Buffer.from('early'));
+    const socket = await dial(s.path);
+    const first = await new Promise<string>((resolve) => { socket.once('data', (d: Buffer) => { resolve(d.toString()); }); socket.resume(); });
+    socket.destroy();
+    s.server.close();
+    assert.equal(first, 'early');
+  });
+
+  test('a SOCKS port that accepts and never answers: TOR_SOCKS_FAILED once the timeout has passed', async () => {
+    const path = join(await tempDir(), 'mute.sock');
+    const held: Socket[] = [];
+    const server = createServer((socket) => { held.push(socket); socket.on('error', () => undefined); socket.resume(); });
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        connectOnion({ socks: { kind: 'unix', path }, address: ADDRESS, port: 1, isolation: 'iso', signal: AbortSignal.timeout(5000), timeoutMs: 200 }),
+        (e) => codeOf(e) === 'TOR_SOCKS_FAILED',
+      );
+      assert.ok(Date.now() - started < 4000, 'ended by its own timeout, not the signal');
+    } finally {
+      for (const h of held) h.destroy();
+      server.close();
+    }
+  });
 
   test('a SOCKS port that does not exist: TOR_SOCKS_UNREACHABLE', async () => {
     await assert.rejects(dial(join(await tempDir(), 'nothing.sock')), (e) => codeOf(e) === 'TOR_SOCKS_UNREACHABLE');
