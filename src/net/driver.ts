@@ -339,8 +339,6 @@ export class SessionDriver {
     socket.on('data', (chunk: Buffer) => {
       this.#feed({ type: 'data', conn, bytes: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
     });
-    // A transport may hand the socket over paused (the SOCKS client does, with any early bytes put back).
-    socket.resume();
     // Errors are followed by 'close'; the machine learns of both as one conn_closed.
     socket.on('error', () => undefined);
     socket.once('close', () => {

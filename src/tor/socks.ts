@@ -122,7 +122,7 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
       settled = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      raw.off('data', onData);
+      raw.off('readable', onReadable);
       raw.off('error', onRawError);
       raw.off('close', onClose);
       if (error !== null) {
@@ -130,10 +130,14 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
         reject(error);
         return;
       }
-      raw.pause();
-      // Bytes of the stream that came with the reply go back to it, for whoever reads it next.
+      // Bytes of the stream that came with the reply go back to it: read in paused mode, nothing has
+      // flowed past, and the caller's first 'data' listener starts the flow with them.
       if (rest !== undefined && rest.length > 0) raw.unshift(rest);
       resolve(raw);
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while (!settled && (chunk = raw.read() as Buffer | null) !== null) onData(chunk);
     };
     const onData = (chunk: Buffer): void => {
       received = Buffer.concat([received, chunk]);
@@ -158,7 +162,7 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
     const onClose = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (no SOCKS reply from Tor)')); };
     const timer = setTimeout(() => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (timed out)')); }, timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
-    raw.on('data', onData);
+    raw.on('readable', onReadable);
     raw.on('error', onRawError);
     raw.on('close', onClose);
     raw.once('connect', () => {
