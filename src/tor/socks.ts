@@ -156,8 +156,11 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
       }
     };
     const onAbort = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'the attempt ended')); };
+    let connected = false;
     const onRawError = (cause: Error): void => {
-      finish(new TorError(received.length === 0 ? 'TOR_SOCKS_UNREACHABLE' : 'TOR_SOCKS_FAILED', received.length === 0 ? "cannot reach Tor's SOCKS port" : 'the SOCKS connection failed', { cause }));
+      finish(connected
+        ? new TorError('TOR_SOCKS_FAILED', 'the SOCKS connection failed', { cause })
+        : new TorError('TOR_SOCKS_UNREACHABLE', "cannot reach Tor's SOCKS port", { cause }));
     };
     const onClose = (): void => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (no SOCKS reply from Tor)')); };
     const timer = setTimeout(() => { finish(new TorError('TOR_SOCKS_FAILED', 'could not connect to the peer\'s onion (timed out)')); }, timeoutMs);
@@ -166,6 +169,7 @@ export function connectOnion(options: OnionConnectOptions): Promise<Socket> {
     raw.on('error', onRawError);
     raw.on('close', onClose);
     raw.once('connect', () => {
+      connected = true;
       if (!settled) raw.write(requests.greeting);
     });
   });

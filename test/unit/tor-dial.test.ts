@@ -176,6 +176,17 @@ describe('connectOnion', () => {
     }
   });
 
+  test('a SOCKS port that hangs up without a reply: TOR_SOCKS_FAILED (reached, so dialling goes on)', async () => {
+    const path = join(await tempDir(), 'hangup.sock');
+    const server = createServer((socket) => { socket.on('error', () => undefined); socket.destroy(); });
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      await assert.rejects(dial(path), (e) => codeOf(e) === 'TOR_SOCKS_FAILED');
+    } finally {
+      server.close();
+    }
+  });
+
   test('a SOCKS port that does not exist: TOR_SOCKS_UNREACHABLE', async () => {
     await assert.rejects(dial(join(await tempDir(), 'nothing.sock')), (e) => codeOf(e) === 'TOR_SOCKS_UNREACHABLE');
   });
