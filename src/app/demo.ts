@@ -196,10 +196,13 @@ export async function runScriptedDemo(options: DemoOptions): Promise<DemoResult>
   }
 }
 
+/** The bot quotes at most this many characters of what it got. */
+const BOT_ECHO_MAX = 120;
+
 /** What the bot of the interactive demo answers. */
 export function interactiveBotAnswer(n: number, text: string): string {
   const chars = Array.from(text).length;
-  const echo = chars > 120 ? `${Array.from(text).slice(0, 120).join('')}…` : text;
+  const echo = chars > BOT_ECHO_MAX ? `${Array.from(text).slice(0, BOT_ECHO_MAX).join('')}…` : text;
   if (n === 1) {
     return `Hello, I am the demo bot, on the other end of a real session: you reached my onion and I yours, through two tors. I got “${echo}” (${String(chars)} characters). Type /quit when you are done: everything is wiped then.`;
   }

@@ -33,6 +33,7 @@ import {
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
 import { runChat } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
+import { onEndingSignals } from './signals.ts';
 import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
 
@@ -327,20 +328,14 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
 async function cmdDemo(values: Values, io: Io): Promise<number> {
   const ac = new AbortController();
   // First signal: the demo winds down; a second one leaves at once (exit handlers still remove its
-  // folder, and its tors die with this process).
-  // While the chat runs, it handles the signals itself (a first one ends the session cleanly).
-  const stage = { chat: false };
-  const onSignal = (): void => {
-    if (stage.chat) return;
-    if (ac.signal.aborted) process.exit(EXIT.INTERRUPTED);
-    ac.abort();
-  };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const sig of signals) process.on(sig, onSignal);
+  // folder, and its tors die with this process). While the chat runs, it has the signals instead.
+  const install = (): (() => void) => onEndingSignals({ first: () => { ac.abort(); }, again: () => EXIT.INTERRUPTED });
+  let release = install();
+  const chatTakesSignals = { start: (): void => { release(); }, end: (): void => { release = install(); } };
   const started = Date.now();
   const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   try {
-    if (values.script !== true) return await interactiveDemo(ac.signal, io, stamp, stage);
+    if (values.script !== true) return await interactiveDemo(ac.signal, io, stamp, chatTakesSignals);
     const { closed, complete } = await runScriptedDemo({
       signal: ac.signal,
       onLine: (line: DemoLine) => {
@@ -355,12 +350,17 @@ async function cmdDemo(values: Values, io: Io): Promise<number> {
     if (ac.signal.aborted) return EXIT.INTERRUPTED;
     throw e;
   } finally {
-    for (const sig of signals) process.off(sig, onSignal);
+    release();
   }
 }
 
 /** The interactive demo: progress on stderr while the network starts, then the chat with the bot. */
-async function interactiveDemo(signal: AbortSignal, io: Io, stamp: () => string, stage: { chat: boolean }): Promise<number> {
+async function interactiveDemo(
+  signal: AbortSignal,
+  io: Io,
+  stamp: () => string,
+  chatTakesSignals: { readonly start: () => void; readonly end: () => void },
+): Promise<number> {
   const demo = await startDemo({
     signal,
     answer: interactiveBotAnswer,
@@ -368,7 +368,7 @@ async function interactiveDemo(signal: AbortSignal, io: Io, stamp: () => string,
   });
   try {
     io.err(`${stamp()}  · the bot is waiting for you; opening the chat`);
-    stage.chat = true;
+    chatTakesSignals.start();
     let closed;
     try {
       closed = await runChat({
@@ -379,7 +379,7 @@ async function interactiveDemo(signal: AbortSignal, io: Io, stamp: () => string,
     } finally {
       // Back to the demo's handlers while it removes everything: a second signal then exits, and the
       // exit handler still removes the folder.
-      stage.chat = false;
+      chatTakesSignals.end();
     }
     await demo.stop();
     io.out('The demo’s private network and both throw-away identities are removed.');
@@ -513,14 +513,13 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   // First signal: end the session cleanly (also when it arrives while the store is being opened).
   // A second one: leave at once; nothing was written, and a spawned tor dies with its owner.
   const signalled = { once: false, hadSession: false };
-  const onSignal = (): void => {
-    // Exit handlers still kill a spawned tor and remove its folder.
-    if (signalled.once) process.exit(signalled.hadSession ? EXIT.SESSION_FAILED : EXIT.NO_SESSION);
-    signalled.once = true;
-    session?.quit();
-  };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const sig of signals) process.on(sig, onSignal);
+  const release = onEndingSignals({
+    first: () => {
+      signalled.once = true;
+      session?.quit();
+    },
+    again: () => (signalled.hadSession ? EXIT.SESSION_FAILED : EXIT.NO_SESSION),
+  });
   try {
     session = await talkTo({
       home,
@@ -533,7 +532,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
     if (signalled.once) session.quit();
     return exitCodeForClose(await session.done);
   } finally {
-    for (const sig of signals) process.off(sig, onSignal);
+    release();
   }
 }
 

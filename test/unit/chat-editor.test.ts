@@ -258,20 +258,6 @@ test('the default history keeps 100 entries', () => {
   assert.equal(e.text, 'm1');
 });
 
-test('restore puts a message back with the cursor at the end, history untouched', () => {
-  const e = editorWithHistory('sent');
-  e.insert('half');
-  e.restore('could not send');
-  assert.equal(e.text, 'could not send');
-  assert.equal(e.cursor, 14);
-  e.historyUp();
-  assert.equal(e.text, 'sent');
-  e.historyUp();
-  assert.equal(e.text, 'sent');
-  e.historyDown();
-  assert.equal(e.text, 'could not send');
-});
-
 test('wipe empties the line and forgets the history', () => {
   const e = editorWithHistory('secret one', 'secret two');
   e.insert('draft');
@@ -382,17 +368,15 @@ const typed = fc.string({
   minLength: 1,
   maxLength: 12,
 });
-type Op = { kind: 'key'; key: Key } | { kind: 'insert'; text: string } | { kind: 'restore'; text: string };
+type Op = { kind: 'key'; key: Key } | { kind: 'insert'; text: string };
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...(Object.keys(keys) as Key[])).map((key): Op => ({ kind: 'key', key })) },
   { weight: 2, arbitrary: typed.map((text): Op => ({ kind: 'insert', text })) },
-  { weight: 1, arbitrary: typed.map((text): Op => ({ kind: 'restore', text })) },
 );
 
 function apply(e: LineEditor, o: Op): void {
   if (o.kind === 'key') keys[o.key](e);
-  else if (o.kind === 'insert') e.insert(o.text);
-  else e.restore(o.text);
+  else e.insert(o.text);
 }
 
 /**

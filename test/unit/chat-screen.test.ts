@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, type ClosedEvent, type TalkEvent } from '../../src/app/index.ts';
 import { ERROR_WORDS } from '../../src/cli/error-words.ts';
-import { addOwnMessage, applyEvent, clockText, createModel, wipeEntries, type ChatModel, type Clock } from '../../src/cli/chat/model.ts';
+import { addOwnMessage, applyEvent, clockText, createModel, readInput, wipeEntries, type ChatModel, type Clock } from '../../src/cli/chat/model.ts';
 import { localTime, renderFrame, statusRow, type Frame } from '../../src/cli/chat/screen.ts';
 import { displayWidth } from '../../src/cli/chat/text.ts';
 import { endHeadline, progressBar, wipedWords } from '../../src/cli/chat/words.ts';
@@ -224,4 +224,15 @@ test('the words for every error code are the ones docs/errors.md gives', () => {
   for (const code of Object.keys(ERROR_CODES) as (keyof typeof ERROR_CODES)[]) {
     assert.equal(ERROR_WORDS[code], rows.get(code), code);
   }
+});
+
+test('an entered line: blank is nothing, /word a command (any case), //text the message "/text", a paste\'s final line breaks dropped', () => {
+  assert.deepEqual(readInput('  \n'), { kind: 'nothing' });
+  assert.deepEqual(readInput('hello\nworld\n\n'), { kind: 'message', text: 'hello\nworld' });
+  for (const q of ['/quit', '/Q', ' /exit'.trim()]) assert.deepEqual(readInput(q), { kind: 'command', name: 'quit' });
+  assert.deepEqual(readInput('/help'), { kind: 'command', name: 'help' });
+  assert.deepEqual(readInput('/clear '), { kind: 'command', name: 'clear' });
+  assert.deepEqual(readInput('//quit'), { kind: 'message', text: '/quit' });
+  assert.deepEqual(readInput('/nope now'), { kind: 'unknown', name: '/nope' });
+  assert.deepEqual(readInput('/\x1b[2J'), { kind: 'unknown', name: '/␛[2J' }, 'an unknown name is made safe to show');
 });

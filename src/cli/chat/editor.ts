@@ -180,13 +180,6 @@ export class LineEditor {
     return text;
   }
 
-  /** Puts text back (e.g. a message that could not be sent), cursor at the end, history untouched. */
-  restore(text: string): void {
-    this.#historyIndex = null;
-    this.#draft = '';
-    this.#show(text);
-  }
-
   /** Empties the line and forgets the whole history (the session ended). */
   wipe(): void {
     this.#history = [];

@@ -86,6 +86,35 @@ export interface Clock {
   readonly wall: number;
 }
 
+/** Now, on both clocks. */
+export function clockNow(): Clock {
+  return { mono: performance.now(), wall: Date.now() };
+}
+
+/** What a line the user entered asks for. */
+export type ChatInput =
+  | { readonly kind: 'nothing' }
+  | { readonly kind: 'message'; readonly text: string }
+  | { readonly kind: 'command'; readonly name: 'quit' | 'help' | 'clear' }
+  | { readonly kind: 'unknown'; readonly name: string };
+
+const COMMANDS: ReadonlyMap<string, 'quit' | 'help' | 'clear'> = new Map([
+  ['/quit', 'quit'], ['/q', 'quit'], ['/exit', 'quit'], ['/help', 'help'], ['/clear', 'clear'],
+]);
+
+/**
+ * Reads an entered line: blank is nothing, `/word` a command, `//text` the message "/text", anything
+ * else a message. Line breaks at the end (of a paste) are dropped.
+ */
+export function readInput(line: string): ChatInput {
+  const text = line.replace(/[\r\n]+$/, '');
+  if (text.trim() === '') return { kind: 'nothing' };
+  if (text.startsWith('//')) return { kind: 'message', text: text.slice(1) };
+  if (!text.startsWith('/')) return { kind: 'message', text };
+  const name = COMMANDS.get(text.trim().toLowerCase());
+  return name !== undefined ? { kind: 'command', name } : { kind: 'unknown', name: safeText(text.split(/\s/)[0] ?? '') };
+}
+
 function info(model: ChatModel, at: Clock, text: string): void {
   model.entries.push({ kind: 'info', at: at.wall, text });
 }

@@ -6,19 +6,21 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { ClosedEvent, ContactTalkHandle, TalkEvent } from '../../app/index.ts';
-import { errorWords } from '../error-words.ts';
 import { EXIT } from '../exit.ts';
-import { isEntrechatError } from '../../app/index.ts';
-import { addOwnMessage, applyEvent, createModel, wipeEntries, type Clock } from './model.ts';
+import { onEndingSignals } from '../signals.ts';
+import { addOwnMessage, applyEvent, clockNow, createModel, readInput, wipeEntries } from './model.ts';
 import { localTime } from './screen.ts';
 import { safeText } from './text.ts';
 import type { ChatOptions } from './tty.ts';
-import { endHeadline, wipedWords } from './words.ts';
+import { endHeadline, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
 
 export interface PlainChatOptions extends Omit<ChatOptions, 'linger'> {
   readonly input: Readable;
   readonly out: (line: string) => void;
 }
+
+/** Tor's bootstrap is printed at each step of this many percent. */
+const TOR_PROGRESS_STEP = 25;
 
 const PLAIN_HELP: readonly string[] = [
   'Each line is a message once the peer is connected; //text sends "/text".',
@@ -26,9 +28,6 @@ const PLAIN_HELP: readonly string[] = [
   'Nothing is queued: lines before the peer is connected are not sent.',
 ];
 
-function clock(): Clock {
-  return { mono: performance.now(), wall: Date.now() };
-}
 
 /** A message's lines, the first after its header, the others under it. */
 function messageLines(head: string, text: string): string[] {
@@ -49,7 +48,7 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
   let inputEnded = false;
   let lastQuarter = -1;
   // From input and signal handlers (an object, so the checks are not narrowed away).
-  const user = { quit: false, signalled: false };
+  const user = { quit: false };
 
   const quit = (): void => {
     user.quit = true;
@@ -61,10 +60,10 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
 
   const onEvent = (event: TalkEvent): void => {
     const before = model.phase;
-    applyEvent(model, event, clock());
+    applyEvent(model, event, clockNow());
     switch (event.type) {
       case 'tor_progress': {
-        const quarter = Math.floor(model.torPercent / 25);
+        const quarter = Math.floor(model.torPercent / TOR_PROGRESS_STEP);
         if (quarter !== lastQuarter) {
           lastQuarter = quarter;
           out(`Tor: ${String(model.torPercent)}%`);
@@ -98,28 +97,34 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
   };
 
   const lines = createInterface({ input: options.input, terminal: false });
-  lines.on('line', (raw) => {
-    const text = raw.replace(/\r$/, '');
-    if (text.trim() === '') return;
-    if (text.startsWith('/') && !text.startsWith('//')) {
-      const command = text.trim().toLowerCase();
-      if (command === '/quit' || command === '/q' || command === '/exit') quit();
-      else if (command === '/help') for (const line of PLAIN_HELP) out(line);
-      else out(`Unknown command ${safeText(text.split(/\s/)[0] ?? '')}: /help lists them.`);
-      return;
+  lines.on('line', (line) => {
+    const entered = readInput(line);
+    switch (entered.kind) {
+      case 'nothing':
+        return;
+      case 'command':
+        if (entered.name === 'quit') quit();
+        else if (entered.name === 'help') for (const l of PLAIN_HELP) out(l);
+        // There is no screen to clear in plain lines.
+        else out(unknownCommandWords('/clear'));
+        return;
+      case 'unknown':
+        out(unknownCommandWords(entered.name));
+        return;
+      case 'message':
+        break;
     }
     if (model.phase !== 'connected' || handle === null) {
       out(`Not sent: ${peer} is not connected, and nothing is queued.`);
       return;
     }
-    const message = text.startsWith('//') ? text.slice(1) : text;
     try {
-      const id = handle.send(message);
+      const id = handle.send(entered.text);
       pending.add(id);
-      addOwnMessage(model, id, message, clock());
-      for (const line of messageLines(`[${localTime(Date.now())}] you #${String(id)}: `, message)) out(line);
+      addOwnMessage(model, id, entered.text, clockNow());
+      for (const l of messageLines(`[${localTime(Date.now())}] you #${String(id)}: `, entered.text)) out(l);
     } catch (e) {
-      out(`Not sent: ${isEntrechatError(e) ? errorWords(e.code) : 'the message could not be sent.'}`);
+      out(refusalWords(e));
     }
   });
   lines.on('close', () => {
@@ -129,13 +134,7 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
   lines.on('error', () => { handle?.quit(); });
 
   // A first signal ends the session cleanly; a second leaves at once (exit handlers stop a spawned tor).
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const onSignal = (): void => {
-    if (user.signalled) process.exit(model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION);
-    user.signalled = true;
-    quit();
-  };
-  for (const sig of signals) process.on(sig, onSignal);
+  const releaseSignals = onEndingSignals({ first: quit, again: () => (model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION) });
   out(`Talking with ${peer}…`);
   try {
     handle = await options.start(onEvent);
@@ -144,13 +143,13 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
     model.verified = handle.verified;
     out(handle.verified ? `${peer} is verified.` : `${peer} is NOT verified: compare your safety number with \`entrechat contacts verify ${peer}\`.`);
     const closed = await handle.done;
-    applyEvent(model, closed, clock());
+    applyEvent(model, closed, clockNow());
     out(endHeadline(model));
     out(wipedWords(model, 'plain'));
     wipeEntries(model);
     return closed;
   } finally {
-    for (const sig of signals) process.off(sig, onSignal);
+    releaseSignals();
     lines.close();
   }
 }

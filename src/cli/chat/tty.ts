@@ -9,14 +9,13 @@
  */
 import { emitKeypressEvents } from 'node:readline';
 import type { ReadStream, WriteStream } from 'node:tty';
-import { isEntrechatError, type ClosedEvent, type ContactTalkHandle, type TalkEvent } from '../../app/index.ts';
-import { errorWords } from '../error-words.ts';
+import type { ClosedEvent, ContactTalkHandle, TalkEvent } from '../../app/index.ts';
 import { EXIT } from '../exit.ts';
+import { onEndingSignals } from '../signals.ts';
 import { LineEditor } from './editor.ts';
-import { addInfo, addOwnMessage, applyEvent, createModel, wipeEntries, type ChatModel, type Clock, type TorKind } from './model.ts';
+import { addInfo, addOwnMessage, applyEvent, clockNow, createModel, readInput, wipeEntries, type ChatModel, type TorKind } from './model.ts';
 import { inputWidth, renderFrame, type Style } from './screen.ts';
-import { safeText } from './text.ts';
-import { endHeadline, HELP_LINES, wipedWords } from './words.ts';
+import { endHeadline, HELP_LINES, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
 
 export interface ChatOptions {
   /** The contact's name, as the user typed it. */
@@ -35,6 +34,8 @@ export interface TerminalChatOptions extends ChatOptions {
 }
 
 const ESC = '\x1b[';
+/** Rows outside the conversation (status, hint, input), plus one of overlap between pages. */
+const PAGE_OVERLAP_ROWS = 4;
 /** The countdowns on screen move once a second. */
 const COUNTDOWN_TICK = 1000;
 const PASTE_START = '\x1b[200~';
@@ -50,15 +51,7 @@ interface Key {
   readonly sequence?: string;
 }
 
-function clock(): Clock {
-  return { mono: performance.now(), wall: Date.now() };
-}
 
-/** Words for a message the session refused; the text stays in the input line. */
-function refusal(error: unknown): string {
-  if (isEntrechatError(error)) return errorWords(error.code);
-  return 'The message could not be sent.';
-}
 
 /**
  * Runs the chat until the attempt is over and the screen is cleared; resolves with how it ended.
@@ -105,6 +98,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
     scheduled = true;
     setImmediate(guarded(draw));
   };
+  /** PgUp/PgDn move by the conversation's height, less a row or two to keep the reader's place. */
+  const pageRows = (): number => Math.max(1, size().rows - PAGE_OVERLAP_ROWS);
   const notice = (level: 'info' | 'warn' | 'error', text: string): void => {
     model.notice = { level, text };
     redraw();
@@ -129,36 +124,42 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
   };
 
   const submit = (): void => {
-    const text = editor.text.replace(/\n+$/, '');
-    if (text.trim() === '') return;
-    if (text.startsWith('/') && !text.startsWith('//')) {
-      const command = text.trim().toLowerCase();
-      editor.take();
-      if (command === '/quit' || command === '/q' || command === '/exit') quit();
-      else if (command === '/help') {
-        for (const line of HELP_LINES) addInfo(model, line, clock());
-        scroll = 0;
-        redraw();
-      } else if (command === '/clear') {
-        wipeEntries(model);
-        redraw();
-      } else notice('warn', `Unknown command ${safeText(text.split(/\s/)[0] ?? '')}: /help lists them.`);
-      return;
+    const entered = readInput(editor.text);
+    switch (entered.kind) {
+      case 'nothing':
+        return;
+      case 'unknown':
+        editor.take();
+        notice('warn', unknownCommandWords(entered.name));
+        return;
+      case 'command':
+        editor.take();
+        if (entered.name === 'quit') quit();
+        else if (entered.name === 'help') {
+          for (const line of HELP_LINES) addInfo(model, line, clockNow());
+          scroll = 0;
+          redraw();
+        } else {
+          wipeEntries(model);
+          redraw();
+        }
+        return;
+      case 'message':
+        break;
     }
-    const message = text.startsWith('//') ? text.slice(1) : text;
     if (model.phase !== 'connected' || handle === null) {
       notice('warn', `Not sent: ${model.peer} is not connected, and nothing is queued. Your text stays here.`);
       return;
     }
     try {
-      const id = handle.send(message);
+      const id = handle.send(entered.text);
       editor.take();
-      addOwnMessage(model, id, message, clock());
+      addOwnMessage(model, id, entered.text, clockNow());
       scroll = 0;
       model.notice = null;
       redraw();
     } catch (e) {
-      notice('warn', `Not sent: ${refusal(e)}`);
+      notice('warn', refusalWords(e));
     }
   };
 
@@ -232,8 +233,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
       case 'end': editor.end(); break;
       case 'up': editor.historyUp(); break;
       case 'down': editor.historyDown(); break;
-      case 'pageup': scroll += Math.max(1, size().rows - 4); break;
-      case 'pagedown': scroll = Math.max(0, scroll - Math.max(1, size().rows - 4)); break;
+      case 'pageup': scroll += pageRows(); break;
+      case 'pagedown': scroll = Math.max(0, scroll - pageRows()); break;
       case 'escape': break;
       case 'tab': editor.insert('    '); break;
       default:
@@ -265,23 +266,23 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
     // The attempt is over, but its teardown (CLOSE, the onions, tor) runs until `done`: until then
     // the screen says it is ending.
     if (event.type === 'closed') model.phase = 'closing';
-    else applyEvent(model, event, clock());
+    else applyEvent(model, event, clockNow());
     if (event.type === 'active') scroll = 0;
     redraw();
   };
 
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    // A hangup: the terminal is gone, and writing to it would fail.
-    if (signal === 'SIGHUP') terminalGone = true;
-    // A second signal: restore the terminal and leave at once (exit handlers still stop a spawned tor).
-    if (signalled) {
+  const endingSignals = {
+    first: (signal: NodeJS.Signals): void => {
+      // A hangup: the terminal is gone, and writing to it would fail.
+      if (signal === 'SIGHUP') terminalGone = true;
+      quit();
+    },
+    // A second signal: restore the terminal, then leave at once.
+    again: (signal: NodeJS.Signals): number => {
+      if (signal === 'SIGHUP') terminalGone = true;
       leave();
-      process.exit(model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION);
-    }
-    signalled = true;
-    quit();
+      return model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION;
+    },
   };
   const onTerminalError = (): void => {
     terminalGone = true;
@@ -330,7 +331,7 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
   input.resume();
   output.on('resize', redraw);
   output.write(ENTER_SCREEN);
-  for (const sig of signals) process.on(sig, onSignal);
+  const releaseSignals = onEndingSignals(endingSignals);
   const ticker = setInterval(redraw, COUNTDOWN_TICK);
   redraw();
   try {
@@ -341,11 +342,11 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
       throw e;
     }
     model.verified = handle.verified;
-    if (!handle.verified) addInfo(model, `${model.peer} is not verified: compare your safety number (entrechat contacts verify ${model.peer}) before you trust who answers.`, clock());
+    if (!handle.verified) addInfo(model, `${model.peer} is not verified: compare your safety number (entrechat contacts verify ${model.peer}) before you trust who answers.`, clockNow());
     if (user.quit) quit();
     redraw();
     const closed = await handle.done;
-    applyEvent(model, closed, clock());
+    applyEvent(model, closed, clockNow());
     // The user ended it, or there is nothing to read: clear at once. Otherwise the last words stay
     // until a key, for at most `linger`.
     if (!user.quit && model.messageCount > 0) {
@@ -366,7 +367,7 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
     return closed;
   } finally {
     clearInterval(ticker);
-    for (const sig of signals) process.off(sig, onSignal);
+    releaseSignals();
     // The error listeners stay: a terminal that goes away later must not crash what follows.
     leave();
   }

@@ -3,6 +3,7 @@
  * the words at the end (how the session ended, and what was wiped). Shared by the terminal view and
  * the plain one. Never a key, a safety number or an onion address.
  */
+import { isEntrechatError } from '../../app/index.ts';
 import { errorWords } from '../error-words.ts';
 import { clockText, secondsLeft, type ChatModel } from './model.ts';
 
@@ -60,6 +61,16 @@ export function timePart(model: ChatModel, now: number): Part | null {
     if (idle < 120 && idle < session) return { text: `idle: ends in ${clockText(idle)}`, tone: 'warn' };
   }
   return { text: `${clockText(session)} left`, tone: session < 120 ? 'warn' : 'dim' };
+}
+
+/** Why a message was not sent, in plain words (the text stays with the user). */
+export function refusalWords(error: unknown): string {
+  return `Not sent: ${isEntrechatError(error) ? errorWords(error.code) : 'the message could not be sent.'}`;
+}
+
+/** An unknown command, named. */
+export function unknownCommandWords(name: string): string {
+  return `Unknown command ${name}: /help lists them.`;
 }
 
 /** How the attempt ended, in a few words for the status line. */
