@@ -6,10 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ERROR_CODES, type ClosedEvent, type TalkEvent } from '../../src/app/index.ts';
 import { ERROR_WORDS } from '../../src/cli/error-words.ts';
-import { addOwnMessage, applyEvent, clockText, createModel, readInput, wipeEntries, type ChatModel, type Clock } from '../../src/cli/chat/model.ts';
-import { localTime, renderFrame, statusRow, type Frame } from '../../src/cli/chat/screen.ts';
+import { addInfo, addOwnMessage, applyEvent, CHAT_SCREEN_ENTRIES, clockText, createModel, readInput, wipeEntries, type ChatModel, type Clock } from '../../src/cli/chat/model.ts';
+import { localTime, renderFrame, statusRow, WrapCache, type Frame } from '../../src/cli/chat/screen.ts';
 import { displayWidth } from '../../src/cli/chat/text.ts';
 import { endHeadline, progressBar, wipedWords } from '../../src/cli/chat/words.ts';
 
@@ -197,7 +199,7 @@ test('the words at the end: each way a session ends, and what was wiped', () => 
   }
   addOwnMessage(m, 0, 'x', at(0));
   addOwnMessage(m, 1, 'y', at(0));
-  assert.match(wipedWords(m, 'screen'), /^Wiped: the screen \(2 messages\), the session keys and your input history\./);
+  assert.match(wipedWords(m, 'screen'), /^Wiped: the screen \(2 messages shown this session\), the session keys and your input history\./);
   assert.match(wipedWords(m, 'screen'), /Your tor was stopped and its folder deleted/);
   assert.match(wipedWords(m, 'plain'), /^Wiped: the session keys\..*lines printed above are the only copy/);
   assert.doesNotMatch(wipedWords(m, 'plain'), /input history/, 'plain lines have no input history');
@@ -235,4 +237,133 @@ test('an entered line: blank is nothing, /word a command (any case), //text the 
   assert.deepEqual(readInput('//quit'), { kind: 'message', text: '/quit' });
   assert.deepEqual(readInput('/nope now'), { kind: 'unknown', name: '/nope' });
   assert.deepEqual(readInput('/\x1b[2J'), { kind: 'unknown', name: '/␛[2J' }, 'an unknown name is made safe to show');
+});
+
+/** Text of `n` words, for messages of mixed length (1 to 400 words). */
+function words(seed: number): string {
+  const n = [1, 7, 30, 120, 400][seed % 5] ?? 1;
+  return Array.from({ length: n }, (_, k) => `w${String(seed)}.${String(k)}`).join(' ');
+}
+
+/** A connected model with `n` peer messages of mixed length, numbered 0…n−1. */
+function history(n: number, screenEntries?: number): ChatModel {
+  const m = feed(createModel('bob', 'own', screenEntries), [ACTIVE]);
+  for (let i = 0; i < n; i += 1) applyEvent(m, { type: 'message', id: i, text: words(i) }, at(i));
+  return m;
+}
+
+test('a frame wraps only what it shows: with 10,000 messages as few entries as with 10, and none again on the next frame', () => {
+  const small = history(10);
+  const large = history(10_000);
+  const wrapsFor = (m: ChatModel): number => {
+    const cache = new WrapCache();
+    frame(m, 0, { ...PLAIN, cache } as typeof PLAIN);
+    return cache.wraps;
+  };
+  // 9 conversation rows: at most 9 entries can show (the last ones are long: fewer).
+  assert.ok(wrapsFor(large) <= SIZE.rows, `wrapped ${String(wrapsFor(large))} entries`);
+  assert.ok(wrapsFor(large) <= wrapsFor(small));
+  const cache = new WrapCache();
+  frame(large, 0, { ...PLAIN, cache } as typeof PLAIN);
+  const after = cache.wraps;
+  frame(large, 0, { ...PLAIN, cache } as typeof PLAIN);
+  assert.equal(cache.wraps, after, 'a second frame wraps nothing');
+  applyEvent(large, { type: 'message', id: 10_000, text: 'one more' }, at(10_000));
+  frame(large, 0, { ...PLAIN, cache } as typeof PLAIN);
+  assert.equal(cache.wraps, after + 1, 'a new message is the only entry wrapped');
+});
+
+test('the rows with 10,000 messages are the rows of the visible tail alone', () => {
+  const large = history(10_000);
+  const tail = feed(createModel('bob', 'own'), [ACTIVE]);
+  tail.entries.length = 0;
+  for (let i = 10_000 - 20; i < 10_000; i += 1) applyEvent(tail, { type: 'message', id: i, text: words(i) }, at(i));
+  for (const size of [SIZE, { cols: 30, rows: 6 }, { cols: 133, rows: 40 }]) {
+    assert.deepEqual(frame(large, 0, PLAIN, size).rows, frame(tail, 0, PLAIN, size).rows);
+    const up = { ...PLAIN, scroll: 7 };
+    assert.deepEqual(renderFrame(large, NO_INPUT, size, 0, up).rows, renderFrame(tail, NO_INPUT, size, 0, up).rows, 'scrolled up as well');
+  }
+});
+
+test(`the screen keeps the last ${String(CHAT_SCREEN_ENTRIES)} entries; at the top a line says older messages were dropped`, () => {
+  const m = history(10_000);
+  assert.equal(m.entries.length, CHAT_SCREEN_ENTRIES);
+  assert.equal(m.droppedEntries, 10_000 - CHAT_SCREEN_ENTRIES + 1, 'the "connected" note went first, then the oldest messages');
+  assert.equal(m.droppedMessages, 10_000 - CHAT_SCREEN_ENTRIES);
+  const first = m.entries[0];
+  assert.ok(first?.kind === 'message' && first.message.id === 10_000 - CHAT_SCREEN_ENTRIES);
+  assert.equal(m.messageCount, 10_000, 'the words at the end still count every message shown');
+  assert.match(wipedWords(m, 'screen'), /\(10000 messages shown this session\)/);
+  const dropped = new RegExp(`↑ ${String(m.droppedMessages)} older messages were dropped from this screen`);
+  assert.ok(!frame(m).rows.some((r) => dropped.test(r)), 'not at the bottom');
+  const top = renderFrame(m, NO_INPUT, SIZE, 0, { ...PLAIN, scroll: Number.MAX_SAFE_INTEGER });
+  const body = top.rows.slice(1, -2).join('\n');
+  assert.match(body, dropped);
+  assert.match(body, new RegExp(`w${String(10_000 - CHAT_SCREEN_ENTRIES)}\\.0`), 'the oldest message kept comes right under it');
+  wipeEntries(m);
+  const cleared = renderFrame(m, NO_INPUT, SIZE, 0, { ...PLAIN, scroll: 100 });
+  assert.ok(!cleared.rows.some((r) => r.includes('dropped')), '/clear starts afresh');
+});
+
+test('notes count against the bound too, and their dropping is said without a message count', () => {
+  const m = createModel('bob', 'own', 3);
+  for (let i = 0; i < 5; i += 1) addInfo(m, `note ${String(i)}`, at(0));
+  assert.deepEqual(m.entries.map((e) => (e.kind === 'info' ? e.text : '')), ['note 2', 'note 3', 'note 4']);
+  assert.equal(m.droppedMessages, 0);
+  const top = renderFrame(m, NO_INPUT, SIZE, 0, PLAIN).rows.map((r) => r.trimEnd()).join(' ');
+  assert.match(top, /↑ Older notes were dropped from this screen: it keeps only the latest 3 messages and notes\./);
+  assert.throws(() => createModel('bob', 'own', 0), RangeError);
+});
+
+test('a resize wraps again for the new width (the cache is per width), and the rows match a fresh render', () => {
+  const m = history(50);
+  const cache = new WrapCache();
+  const cached = { ...PLAIN, cache } as typeof PLAIN;
+  frame(m, 0, cached, SIZE);
+  const before = cache.wraps;
+  const narrow = { cols: 40, rows: SIZE.rows };
+  const f = frame(m, 0, cached, narrow);
+  assert.ok(cache.wraps > before, 'wrapped again at 40 columns');
+  assert.deepEqual(f.rows, frame(m, 0, PLAIN, narrow).rows);
+  for (const row of f.rows) assert.equal(displayWidth(row), 40);
+  const again = cache.wraps;
+  assert.deepEqual(frame(m, 0, cached, SIZE).rows, frame(m, 0, PLAIN, SIZE).rows);
+  assert.ok(cache.wraps > again, 'and again back at 60');
+});
+
+test('a delivered mark shows on a message already wrapped and cached', () => {
+  const m = feed(createModel('bob', 'own'), [ACTIVE]);
+  addOwnMessage(m, 1, 'cached line', at(0));
+  const cache = new WrapCache();
+  const cached = { ...PLAIN, cache } as typeof PLAIN;
+  assert.match(frame(m, 0, cached).rows.join('\n'), /you +… cached line/);
+  applyEvent(m, { type: 'delivered', id: 1 }, at(0));
+  assert.match(frame(m, 0, cached).rows.join('\n'), /you +✓ cached line/);
+});
+
+test('messages dropped from the screen are released: nothing, the wrap cache included, keeps them', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const m = feed(createModel('bob', 'own', 5), [ACTIVE]);
+  for (let i = 0; i < 5; i += 1) applyEvent(m, { type: 'message', id: i, text: `short ${String(i)}` }, at(i));
+  const cache = new WrapCache();
+  frame(m, 0, { ...PLAIN, cache } as typeof PLAIN);
+  assert.equal(cache.wraps, 5, 'every entry is on screen, and in the cache');
+  // Made in a function, so that no variable of the test holds the entry.
+  const refs = (): [WeakRef<object>, WeakRef<object>] => {
+    const oldest = m.entries[0];
+    assert.ok(oldest?.kind === 'message');
+    return [new WeakRef(oldest), new WeakRef(oldest.message)];
+  };
+  const [ref, text] = refs();
+  for (let i = 5; i < 20; i += 1) applyEvent(m, { type: 'message', id: i, text: words(i) }, at(i));
+  frame(m, 0, { ...PLAIN, cache } as typeof PLAIN);
+  assert.equal(m.entries.length, 5);
+  // WeakRefs hold their target until the current job ends.
+  await new Promise((r) => setImmediate(r));
+  gc();
+  assert.equal(ref.deref(), undefined, 'the entry was released');
+  assert.equal(text.deref(), undefined, 'the message was released');
+  // The cache and the model are alive still (else this test would prove nothing about them).
+  assert.equal(frame(m, 0, { ...PLAIN, cache } as typeof PLAIN).rows.length, SIZE.rows);
 });

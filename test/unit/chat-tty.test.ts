@@ -139,7 +139,7 @@ test('Enter before the peer is there sends nothing and keeps the text; Ctrl-D on
   await done;
   assert.equal(session.quits, 1);
   assertRestored(term);
-  assert.match(term.written, /You ended the session with bob\.\nWiped: the screen \(1 message\)/);
+  assert.match(term.written, /You ended the session with bob\.\nWiped: the screen \(1 message shown this session\)/);
 });
 
 test('a refused message stays in the input line with the reason in plain words', async () => {
@@ -188,3 +188,4 @@ test('a terminal that fails to write ends the session instead of the process', a
   await done;
   assert.equal(session.quits, 1);
 });
+

@@ -3,9 +3,20 @@
  * deadlines to count down, the messages on screen and a notice. Pure: the session's events and the
  * user's actions go in, with the time they happened; the terminal and plain views only read it.
  * Everything here lives in memory for the session only; `wipe` forgets the messages.
+ *
+ * The screen keeps the last CHAT_SCREEN_ENTRIES lines of the conversation: older ones are dropped
+ * (released, no copy kept) and counted, so that a long session costs bounded memory and the screen
+ * can say that older messages are gone from it.
  */
 import type { ClosedEvent, TalkEvent } from '../../app/index.ts';
 import { safeText } from './text.ts';
+
+/**
+ * Entries (messages and the chat's own notes) the screen keeps: far more than a terminal shows or
+ * PgUp is used for, and bounded so that a session of any length holds at most this many (each at most
+ * MAX_MESSAGE_BYTES: 16 MiB of text in the worst case, well under a megabyte for ordinary chat).
+ */
+export const CHAT_SCREEN_ENTRIES = 1000;
 
 export type ChatPhase =
   | 'opening'
@@ -57,9 +68,20 @@ export interface ChatModel {
   closed: ClosedEvent | null;
   /** How many messages were shown in all (for the words at the end). */
   messageCount: number;
+  /** Entries kept at most (older ones are dropped): CHAT_SCREEN_ENTRIES unless a test or bench says. */
+  readonly screenEntries: number;
+  /** Messages dropped from the screen by that bound since it was last cleared (for the line saying so). */
+  droppedMessages: number;
+  /** Entries of any kind dropped since the screen was last cleared. */
+  droppedEntries: number;
 }
 
-export function createModel(peer: string, tor: TorKind): ChatModel {
+/**
+ * @param screenEntries entries the screen keeps (default CHAT_SCREEN_ENTRIES)
+ * @throws RangeError if `screenEntries` is not an integer ≥ 1
+ */
+export function createModel(peer: string, tor: TorKind, screenEntries: number = CHAT_SCREEN_ENTRIES): ChatModel {
+  if (!Number.isInteger(screenEntries) || screenEntries < 1) throw new RangeError(`screenEntries must be an integer ≥ 1, got ${screenEntries}`);
   return {
     peer: safeText(peer),
     verified: null,
@@ -76,6 +98,9 @@ export function createModel(peer: string, tor: TorKind): ChatModel {
     notice: null,
     closed: null,
     messageCount: 0,
+    screenEntries,
+    droppedMessages: 0,
+    droppedEntries: 0,
   };
 }
 
@@ -115,8 +140,18 @@ export function readInput(line: string): ChatInput {
   return name !== undefined ? { kind: 'command', name } : { kind: 'unknown', name: safeText(text.split(/\s/)[0] ?? '') };
 }
 
+/** Adds an entry at the bottom; the oldest goes (and is counted) once the screen holds its bound. */
+function push(model: ChatModel, entry: ChatEntry): void {
+  model.entries.push(entry);
+  while (model.entries.length > model.screenEntries) {
+    const gone = model.entries.shift();
+    model.droppedEntries += 1;
+    if (gone?.kind === 'message') model.droppedMessages += 1;
+  }
+}
+
 function info(model: ChatModel, at: Clock, text: string): void {
-  model.entries.push({ kind: 'info', at: at.wall, text });
+  push(model, { kind: 'info', at: at.wall, text });
 }
 
 /** Applies one session event. */
@@ -155,7 +190,7 @@ export function applyEvent(model: ChatModel, event: TalkEvent, at: Clock): void 
     case 'message':
       model.lastTextAt = at.mono;
       model.messageCount += 1;
-      model.entries.push({ kind: 'message', message: { id: event.id, own: false, at: at.wall, text: safeText(event.text), delivered: true } });
+      push(model, { kind: 'message', message: { id: event.id, own: false, at: at.wall, text: safeText(event.text), delivered: true } });
       return;
     case 'delivered':
       for (let i = model.entries.length - 1; i >= 0; i -= 1) {
@@ -181,17 +216,22 @@ export function applyEvent(model: ChatModel, event: TalkEvent, at: Clock): void 
 export function addOwnMessage(model: ChatModel, id: number, text: string, at: Clock): void {
   model.lastTextAt = at.mono;
   model.messageCount += 1;
-  model.entries.push({ kind: 'message', message: { id, own: true, at: at.wall, text: safeText(text), delivered: false } });
+  push(model, { kind: 'message', message: { id, own: true, at: at.wall, text: safeText(text), delivered: false } });
 }
 
 export function addInfo(model: ChatModel, text: string, at: Clock): void {
   info(model, at, text);
 }
 
-/** Forgets every message and line shown (the JS strings themselves go with the garbage collector). */
+/**
+ * Forgets every message and line shown (the JS strings themselves go with the garbage collector); the
+ * screen starts afresh, with nothing said to have been dropped from it.
+ */
 export function wipeEntries(model: ChatModel): void {
   model.entries.length = 0;
   model.notice = null;
+  model.droppedMessages = 0;
+  model.droppedEntries = 0;
 }
 
 /** Whole seconds left until `deadline`, never negative. */

@@ -6,10 +6,15 @@
  *   rows 1…        the conversation, wrapped, newest at the bottom (PgUp/PgDn scroll)
  *   1 to 3 rows    a notice, or the hint for the phase (wrapped)
  *   row h-1        the input line
+ *
+ * A frame costs what is visible, not the length of the session: each entry's wrapped lines are kept
+ * in a WrapCache for the current width, and a frame walks back from the bottom (or the scroll
+ * position) only as far as the rows it shows. When the model dropped older entries (its bound), the
+ * top of the conversation says so.
  */
 import { secondsLeft, type ChatEntry, type ChatModel } from './model.ts';
 import { displayWidth, padTo, truncate, wrap } from './text.ts';
-import { hint, phasePart, timePart, verifiedPart, type Part, type Tone } from './words.ts';
+import { droppedWords, hint, phasePart, timePart, verifiedPart, type Part, type Tone } from './words.ts';
 
 export interface Style {
   /** ANSI colours and attributes (a terminal without NO_COLOR). */
@@ -82,28 +87,112 @@ export function statusRow(model: ChatModel, now: number, cols: number, style: St
   return style.color ? `\x1b[7m${out}${pad}\x1b[0m` : out + pad;
 }
 
-/** One entry as rows of `cols` columns. */
-function entryRows(entry: ChatEntry, nameWidth: number, peer: string, cols: number, style: Style): string[] {
+/**
+ * Each entry's wrapped text lines, for one layout (the terminal's width and the name column's), so
+ * that an entry is wrapped once, not on every frame. Another layout (a resize) forgets every line.
+ * Entries are held weakly: one the model dropped or wiped is released with its lines, no copy kept.
+ */
+export class WrapCache {
+  #layout = '';
+  #lines = new WeakMap<ChatEntry, readonly string[]>();
+  /** Entries wrapped so far (cache misses): the work frames did, for tests. */
+  wraps = 0;
+
+  /** `entry`'s lines for `layout`, from `compute` the first time. */
+  lines(entry: ChatEntry, layout: string, compute: () => readonly string[]): readonly string[] {
+    if (layout !== this.#layout) {
+      this.#layout = layout;
+      this.#lines = new WeakMap();
+    }
+    let lines = this.#lines.get(entry);
+    if (lines === undefined) {
+      lines = compute();
+      this.wraps += 1;
+      this.#lines.set(entry, lines);
+    }
+    return lines;
+  }
+}
+
+/** "HH:MM · ": the head of a note's first row. */
+const INFO_HEAD_WIDTH = 8;
+
+/** Columns of a message's head: "HH:MM name ✓ ". */
+function messageHeadWidth(nameWidth: number): number {
+  return 5 + 1 + nameWidth + 1 + 1 + 1;
+}
+
+/** An entry's text wrapped to the columns it gets (the part the cache keeps). */
+function entryLines(entry: ChatEntry, nameWidth: number, cols: number): string[] {
+  if (entry.kind === 'info') return wrap(entry.text, Math.max(1, cols - INFO_HEAD_WIDTH));
+  return wrap(entry.message.text, Math.max(1, cols - messageHeadWidth(nameWidth)));
+}
+
+/** Row `i` of an entry, `line` being its i-th wrapped line: `cols` columns, painted. */
+function entryRow(entry: ChatEntry, i: number, line: string, nameWidth: number, peer: string, cols: number, style: Style): string {
   if (entry.kind === 'info') {
-    const prefix = `${localTime(entry.at)} · `;
-    const width = Math.max(1, cols - displayWidth(prefix));
-    return wrap(entry.text, width).map((line, i) =>
-      paint(padTo((i === 0 ? prefix : ' '.repeat(displayWidth(prefix))) + line, cols), 'dim', style));
+    const head = i === 0 ? `${localTime(entry.at)} · ` : ' '.repeat(INFO_HEAD_WIDTH);
+    return paint(padTo(head + line, cols), 'dim', style);
   }
   const m = entry.message;
+  const indent = messageHeadWidth(nameWidth);
+  const body = padTo(line, Math.max(1, cols - indent));
+  if (i > 0) return ' '.repeat(indent) + body;
   const name = truncate(m.own ? 'you' : peer, nameWidth);
   const mark = m.own ? (m.delivered ? '✓' : '…') : ' ';
-  const head = `${localTime(m.at)} ${padTo(name, nameWidth)} ${mark} `;
-  const indent = displayWidth(head);
-  const width = Math.max(1, cols - indent);
-  const lines = wrap(m.text, width);
-  return lines.map((line, i) => {
-    const body = padTo(line, width);
-    if (i > 0) return ' '.repeat(indent) + body;
-    const tone: Tone = m.own ? 'own' : 'peer';
-    const markTone: Tone = m.own && m.delivered ? 'ok' : 'dim';
-    return `${paint(localTime(m.at), 'dim', style)} ${paint(padTo(name, nameWidth), tone, style)} ${paint(mark, markTone, style)} ${body}`;
-  });
+  const tone: Tone = m.own ? 'own' : 'peer';
+  const markTone: Tone = m.own && m.delivered ? 'ok' : 'dim';
+  return `${paint(localTime(m.at), 'dim', style)} ${paint(padTo(name, nameWidth), tone, style)} ${paint(mark, markTone, style)} ${body}`;
+}
+
+/** A run of rows of the conversation: an entry's lines, or (entry null) the line saying older ones were dropped. */
+interface Piece {
+  readonly entry: ChatEntry | null;
+  readonly lines: readonly string[];
+}
+
+/**
+ * The conversation's `height` rows, `scroll` rows up from the bottom (clamped), walking back from the
+ * newest entry only as far as needed; and the scroll offset used.
+ */
+function conversationRows(model: ChatModel, cols: number, height: number, scroll: number, cache: WrapCache, style: Style): { rows: string[]; offset: number } {
+  const nameWidth = Math.min(NAME_MAX, Math.max(3, displayWidth(model.peer)));
+  const layout = `${String(cols)}/${String(nameWidth)}`;
+  const need = Math.max(0, scroll) + height;
+  const pieces: Piece[] = []; // newest first
+  let have = 0;
+  let i = model.entries.length - 1;
+  for (; i >= 0 && have < need; i -= 1) {
+    const entry = model.entries[i];
+    if (entry === undefined) continue;
+    const lines = cache.lines(entry, layout, () => entryLines(entry, nameWidth, cols));
+    pieces.push({ entry, lines });
+    have += lines.length;
+  }
+  const atTop = i < 0;
+  if (atTop && model.droppedEntries > 0 && have < need) {
+    const lines = wrap(droppedWords(model), cols);
+    pieces.push({ entry: null, lines });
+    have += lines.length;
+  }
+  // Fewer rows than asked for means the walk reached the top: the scroll stops there.
+  const offset = Math.min(Math.max(0, scroll), Math.max(0, have - height));
+  const from = Math.max(0, have - offset - height);
+  const to = have - offset;
+  const rows: string[] = [];
+  let index = 0;
+  for (let p = pieces.length - 1; p >= 0 && index < to; p -= 1) {
+    const piece = pieces[p];
+    if (piece === undefined) continue;
+    piece.lines.forEach((line, k) => {
+      const at = index + k;
+      if (at < from || at >= to) return;
+      rows.push(piece.entry === null ? paint(padTo(line, cols), 'dim', style) : entryRow(piece.entry, k, line, nameWidth, model.peer, cols, style));
+    });
+    index += piece.lines.length;
+  }
+  const blank = ' '.repeat(cols);
+  return { rows: [...Array.from({ length: height - rows.length }, () => blank), ...rows], offset };
 }
 
 /** The whole screen; `input` is the editor's view for the input line's width. */
@@ -113,6 +202,8 @@ export interface FrameOptions {
   readonly scroll?: number;
   /** Monotonic time the screen clears itself at, once the session is over. */
   readonly lingerUntil?: number;
+  /** The wrapped lines of earlier frames (the terminal view keeps one); default: a fresh one. */
+  readonly cache?: WrapCache;
 }
 
 export function renderFrame(model: ChatModel, input: InputView, size: { cols: number; rows: number }, now: number, options: FrameOptions): Frame {
@@ -143,14 +234,8 @@ export function renderFrame(model: ChatModel, input: InputView, size: { cols: nu
   const noticeRows = noticeLines.map((line) => paint(padTo(line, cols), noticeTone, style));
 
   const bodyHeight = rows - 2 - noticeRows.length;
-  const nameWidth = Math.min(NAME_MAX, Math.max(3, displayWidth(model.peer)));
-  const body = model.entries.flatMap((e) => entryRows(e, nameWidth, model.peer, cols, style));
-  const maxScroll = Math.max(0, body.length - bodyHeight);
-  const offset = Math.min(Math.max(0, scroll), maxScroll);
-  const end = body.length - offset;
-  const visible = body.slice(Math.max(0, end - bodyHeight), end);
+  const { rows: bodyRows, offset } = conversationRows(model, cols, bodyHeight, scroll, options.cache ?? new WrapCache(), style);
   const blank = ' '.repeat(cols);
-  const bodyRows = [...Array.from({ length: bodyHeight - visible.length }, () => blank), ...visible];
   if (noticeText === '') noticeRows[0] = paint(padTo(offset > 0 ? `↓ ${String(offset)} more line${offset === 1 ? '' : 's'} below (PgDn)` : '', cols), noticeTone, style);
 
   let inputRow: string;

@@ -14,7 +14,7 @@ import { EXIT } from '../exit.ts';
 import { onEndingSignals } from '../signals.ts';
 import { LineEditor } from './editor.ts';
 import { addInfo, addOwnMessage, applyEvent, clockNow, createModel, readInput, wipeEntries, type ChatModel, type TorKind } from './model.ts';
-import { inputWidth, renderFrame, type Style } from './screen.ts';
+import { inputWidth, renderFrame, WrapCache, type Style } from './screen.ts';
 import { endHeadline, HELP_LINES, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
 
 export interface ChatOptions {
@@ -61,6 +61,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
   const { input, output, style } = options;
   const model: ChatModel = createModel(options.peer, options.tor);
   const editor = new LineEditor();
+  // Each message is wrapped once per width, not on every frame.
+  const cache = new WrapCache();
   let handle: ContactTalkHandle | null = null;
   // Set from key and signal handlers (an object, so the checks below are not narrowed away).
   const user = { quit: false };
@@ -86,7 +88,7 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
     if (finished || terminalGone) return;
     const { cols } = size();
     const view = editor.view(inputWidth(cols));
-    const frame = renderFrame(model, view, size(), performance.now(), { style, scroll, ...(lingerUntil !== null ? { lingerUntil } : {}) });
+    const frame = renderFrame(model, view, size(), performance.now(), { style, scroll, cache, ...(lingerUntil !== null ? { lingerUntil } : {}) });
     scroll = frame.scroll;
     let out = `${ESC}?25l`;
     frame.rows.forEach((row, i) => { out += `${ESC}${String(i + 1)};1H${row}`; });

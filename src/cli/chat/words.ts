@@ -108,6 +108,13 @@ export function hint(model: ChatModel, lingerLeft?: number): string {
   }
 }
 
+/** The line at the top of the conversation once the screen's bound dropped older entries from it. */
+export function droppedWords(model: ChatModel): string {
+  const n = model.droppedMessages;
+  const what = n > 0 ? `${String(n)} older message${n === 1 ? ' was' : 's were'}` : 'Older notes were';
+  return `↑ ${what} dropped from this screen: it keeps only the latest ${String(model.screenEntries)} messages and notes.`;
+}
+
 export const HELP_LINES: readonly string[] = [
   'Enter sends the line (a paste of several lines is one message); //text sends "/text".',
   '/quit (or Ctrl-C, or Ctrl-D on an empty line) ends the session for both of you.',
@@ -155,12 +162,13 @@ export function endHeadline(model: ChatModel): string {
 
 /**
  * What was wiped, in a sentence. On a screen (the terminal view) the messages were on a screen that
- * was cleared, with an input history; in plain output they are wherever that output went.
+ * was cleared, with an input history: the count is of the messages shown in the session (those the
+ * screen's bound dropped earlier were released then); in plain output they are wherever that output went.
  */
 export function wipedWords(model: ChatModel, where: 'screen' | 'plain'): string {
   const n = model.messageCount;
   const what = where === 'screen'
-    ? `the screen${n === 0 ? '' : ` (${String(n)} message${n === 1 ? '' : 's'})`}, the session keys and your input history`
+    ? `the screen${n === 0 ? '' : ` (${String(n)} message${n === 1 ? '' : 's'} shown this session)`}, the session keys and your input history`
     : 'the session keys';
   const tor = model.tor === 'own' ? ' Your tor was stopped and its folder deleted.'
     : model.tor === 'borrowed' ? ' Our onions and keys were removed from your tor.' : '';
