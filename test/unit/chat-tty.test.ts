@@ -189,3 +189,21 @@ test('a terminal that fails to write ends the session instead of the process', a
   assert.equal(session.quits, 1);
 });
 
+test('the words at the end are wrapped at word boundaries to the terminal width, never cut mid-word', async () => {
+  const term = new FakeTerminal();
+  term.output.columns = 34;
+  const session = new FakeSession();
+  const done = start(term, session);
+  await tick();
+  session.emit(ACTIVE);
+  term.type('hello\r');
+  await tick();
+  term.type('/quit\r');
+  await done;
+  const end = term.written.slice(term.written.lastIndexOf('\x1b[?1049l') + '\x1b[?1049l'.length);
+  const lines = end.split('\n').filter((l) => l !== '');
+  assert.ok(lines.length > 2, 'wrapped onto several lines');
+  for (const line of lines) assert.ok(line.length <= 34, `fits 34 columns: ${line}`);
+  assert.equal(lines.join(' '), 'You ended the session with bob. Wiped: the screen (1 message shown this session), the session keys and your input history. Nothing was written to disk.',
+    'only spaces were turned into line breaks');
+});

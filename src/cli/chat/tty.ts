@@ -15,6 +15,7 @@ import { onEndingSignals } from '../signals.ts';
 import { LineEditor } from './editor.ts';
 import { addInfo, addOwnMessage, applyEvent, clockNow, createModel, readInput, wipeEntries, type ChatModel, type TorKind } from './model.ts';
 import { inputWidth, renderFrame, WrapCache, type Style } from './screen.ts';
+import { wrap } from './text.ts';
 import { endHeadline, HELP_LINES, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
 
 export interface ChatOptions {
@@ -365,7 +366,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<Clo
     editor.wipe();
     leave();
     if (crash !== null) throw crash instanceof Error ? crash : new Error('the chat failed');
-    if (!isGone()) output.write(`${headline}\n${wiped}\n`);
+    // Wrapped at word boundaries here: the terminal's own wrapping would cut words in two.
+    if (!isGone()) output.write([headline, wiped].flatMap((words) => wrap(words, size().cols)).map((line) => `${line}\n`).join(''));
     return closed;
   } finally {
     clearInterval(ticker);
