@@ -8,6 +8,10 @@
  *   decodeRecord, against raw chacha20-poly1305 encrypt + decrypt of the same 482-byte plaintext.
  *   Goal: ratio ≥ 0.85.
  *
+ * - chat-frame: the terminal chat's frame (a message arrives, the screen is drawn) with 10,000
+ *   mixed-length messages in the session, against the same with 10. Goal: ratio (time) ≤ 2: a
+ *   frame's cost depends on what is visible, not on how long the session has been.
+ *
  * Each measurement alternates ours and the baseline for several short rounds and reports the medians
  * and the median of the per-round ratios.
  *
@@ -20,6 +24,8 @@ import { IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_PLAINTEXT_SIZE, TEXT_CHUNK_BY
 import { createHandshake, ENTRECHAT_NOISE_HASH } from '../src/core/noise.ts';
 import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
+import { applyEvent, createModel, type ChatModel } from '../src/cli/chat/model.ts';
+import { renderFrame, WrapCache } from '../src/cli/chat/screen.ts';
 import { cliHelp } from './startup.ts';
 import { torBenchmarks, type TorResult } from './tor.ts';
 import { median } from './stats.ts';
@@ -162,6 +168,40 @@ function recordSealOpen(): Result {
   return compare('record-seal-open', 'records/s', 'ratio >= 0.85', () => rate(ours), () => rate(raw));
 }
 
+/** Messages of mixed length: 1 to 600 words (the longest near the 16 KiB message limit's scale). */
+const CHAT_TEXTS: readonly string[] = [1, 5, 12, 40, 3, 120, 8, 600, 20, 2].map((n, i) =>
+  Array.from({ length: n }, (_, k) => `word${String(i)}${String(k)}`).join(' '));
+
+/**
+ * Frame time with 10,000 messages in the session against 10, in microseconds: each frame is what the
+ * chat does when a message arrives (the model takes it, the screen is drawn with its cache).
+ */
+function chatFrame(): Result {
+  const size = { cols: 100, rows: 30 };
+  const input = { text: '', cursorColumn: 0 };
+  const style = { color: true };
+  const connected = { type: 'active', tag: '0123456789abcdef', idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT, initiator: true } as const;
+  const session = (messages: number, screenEntries?: number): () => void => {
+    const model: ChatModel = createModel('bob', 'own', screenEntries);
+    applyEvent(model, connected, { mono: 0, wall: 0 });
+    let id = 0;
+    const arrive = (): void => {
+      applyEvent(model, { type: 'message', id, text: CHAT_TEXTS[id % CHAT_TEXTS.length] ?? '' }, { mono: id, wall: id * 1000 });
+      id += 1;
+    };
+    for (let i = 0; i < messages; i++) arrive();
+    const cache = new WrapCache();
+    return () => {
+      arrive();
+      renderFrame(model, input, size, id, { style, cache });
+    };
+  };
+  // The short session keeps 10 entries, so that it stays at 10 messages however many frames are drawn.
+  const long = session(10_000);
+  const short = session(10, 10);
+  return compare('chat-frame', 'µs/frame', 'ratio <= 2', () => 1e6 / rate(long), () => 1e6 / rate(short));
+}
+
 const json = process.argv.includes('--json');
 const noTor = process.argv.includes('--no-tor');
 const onlyTor = process.argv.includes('--only-tor');
@@ -175,7 +215,7 @@ const print = (r: Result): void => {
 };
 if (!onlyTor) {
   const kk = kkHandshake();
-  for (const r of [kk.handshake, kk.floor, recordSealOpen(), cliHelp()]) print(r);
+  for (const r of [kk.handshake, kk.floor, recordSealOpen(), chatFrame(), cliHelp()]) print(r);
 }
 if (!noTor) {
   try {
