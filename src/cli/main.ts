@@ -31,8 +31,9 @@ import {
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
-import { runChat } from './chat/index.ts';
+import { runChat, wrapForTerminal } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
+import { quietTerminal, type QuietTerminal } from './quiet.ts';
 import { onEndingSignals } from './signals.ts';
 import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
@@ -326,6 +327,8 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
  * the bot (`--script`: a scripted session printed as a transcript). Everything is removed at the end.
  */
 async function cmdDemo(values: Values, io: Io): Promise<number> {
+  // From the very start: keys typed while the network starts are not echoed onto the normal screen.
+  const quiet = process.stdin.isTTY ? quietTerminal(process.stdin) : null;
   const ac = new AbortController();
   // First signal: the demo winds down; a second one leaves at once (exit handlers still remove its
   // folder, and its tors die with this process). While the chat runs, it has the signals instead.
@@ -335,7 +338,7 @@ async function cmdDemo(values: Values, io: Io): Promise<number> {
   const started = Date.now();
   const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   try {
-    if (values.script !== true) return await interactiveDemo(ac.signal, io, stamp, chatTakesSignals);
+    if (values.script !== true) return await interactiveDemo(ac.signal, io, stamp, chatTakesSignals, quiet);
     const { closed, complete } = await runScriptedDemo({
       signal: ac.signal,
       onLine: (line: DemoLine) => {
@@ -351,6 +354,7 @@ async function cmdDemo(values: Values, io: Io): Promise<number> {
     throw e;
   } finally {
     release();
+    quiet?.release();
   }
 }
 
@@ -360,6 +364,7 @@ async function interactiveDemo(
   io: Io,
   stamp: () => string,
   chatTakesSignals: { readonly start: () => void; readonly end: () => void },
+  quiet: QuietTerminal | null,
 ): Promise<number> {
   const demo = await startDemo({
     signal,
@@ -369,6 +374,7 @@ async function interactiveDemo(
   try {
     io.err(`${stamp()}  · the bot is waiting for you; opening the chat`);
     chatTakesSignals.start();
+    quiet?.suspend();
     let closed;
     try {
       closed = await runChat({
@@ -380,9 +386,11 @@ async function interactiveDemo(
       // Back to the demo's handlers while it removes everything: a second signal then exits, and the
       // exit handler still removes the folder.
       chatTakesSignals.end();
+      // Echo stays off while the demo removes everything.
+      quiet?.resume();
     }
     await demo.stop();
-    io.out('The demo’s private network and both throw-away identities are removed.');
+    for (const line of wrapForTerminal('The demo’s private network and both throw-away identities are removed.')) io.out(line);
     return exitCodeForClose(closed);
   } finally {
     await demo.stop();
@@ -430,6 +438,16 @@ function eventJson(event: TalkEvent): Record<string, unknown> | null {
   }
 }
 
+/** The chat with `name` (the terminal screen, or plain lines without a terminal). */
+async function talkChat(home: string, name: string, route: Route, auth: StoreAuth, window: { window?: number }, io: Io): Promise<number> {
+  const closed = await runChat({
+    peer: name,
+    tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
+    start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent }),
+  }, io.out);
+  return exitCodeForClose(closed);
+}
+
 /** Tor by default (a tor spawned for the session, or an existing one with --tor-control); loopback for tests. */
 async function routeFrom(values: Values): Promise<Route> {
   const listen = integer(values['loopback-listen'], '--loopback-listen');
@@ -460,19 +478,28 @@ async function routeFrom(values: Values): Promise<Route> {
 }
 
 async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  if (values.json !== true && process.stdin.isTTY) {
+    // The chat: no echo of typed keys from the very start (a passphrase prompt hides them itself),
+    // so that nothing typed before the chat opens stays on the normal screen.
+    const quiet = quietTerminal(process.stdin);
+    try {
+      const name = positional(args, 0, 'NAME');
+      const route = await routeFrom(values);
+      const windowSeconds = integer(values.window, '--window');
+      quiet.suspend();
+      const auth = await authForExisting(home, values);
+      const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
+      return await talkChat(home, name, route, auth, window, io);
+    } finally {
+      quiet.release();
+    }
+  }
   const name = positional(args, 0, 'NAME');
   const route = await routeFrom(values);
   const windowSeconds = integer(values.window, '--window');
   const auth = await authForExisting(home, values);
   const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
-  if (values.json !== true) {
-    const closed = await runChat({
-      peer: name,
-      tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
-      start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent }),
-    }, io.out);
-    return exitCodeForClose(closed);
-  }
+  if (values.json !== true) return talkChat(home, name, route, auth, window, io);
   const unacked = new Set<number>();
   let inputEnded = false;
   let lines: ReturnType<typeof createInterface> | null = null;

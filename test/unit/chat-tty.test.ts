@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import type { ReadStream, WriteStream } from 'node:tty';
 import { UsageError, type ClosedEvent, type ContactTalkHandle, type TalkEvent } from '../../src/app/index.ts';
 import { runTerminalChat } from '../../src/cli/chat/tty.ts';
+import { quietTerminal } from '../../src/cli/quiet.ts';
 
 class FakeTerminal {
   readonly input = Object.assign(new PassThrough(), { isTTY: true, rawModes: [] as boolean[], setRawMode(mode: boolean) { this.rawModes.push(mode); return this; } });
@@ -206,4 +207,34 @@ test('the words at the end are wrapped at word boundaries to the terminal width,
   for (const line of lines) assert.ok(line.length <= 34, `fits 34 columns: ${line}`);
   assert.equal(lines.join(' '), 'You ended the session with bob. Wiped: the screen (1 message shown this session), the session keys and your input history. Nothing was written to disk.',
     'only spaces were turned into line breaks');
+});
+
+test('before and after the chat the terminal is kept quiet: raw (no echo) from the start, keys dropped, Ctrl-C interrupts, restored at release', async () => {
+  const term = new FakeTerminal();
+  let interrupts = 0;
+  const exitHooks = process.listenerCount('exit');
+  const quiet = quietTerminal(term.input as unknown as ReadStream, () => { interrupts += 1; });
+  assert.deepEqual(term.input.rawModes, [true], 'echo off at once');
+  assert.equal(process.listenerCount('exit'), exitHooks + 1, 'restored at exit too');
+  term.type('typed early');
+  await tick();
+  assert.equal(interrupts, 0);
+  assert.equal(term.input.read(), null, 'what was typed was read and dropped');
+  term.type('\x03');
+  await tick();
+  assert.equal(interrupts, 1, 'Ctrl-C still interrupts');
+  quiet.suspend();
+  assert.equal(term.input.listenerCount('data'), 0, 'the chat gets the keys');
+  assert.equal(term.input.rawModes.at(-1), true, 'and echo is still off');
+  term.type('\x03');
+  await tick();
+  assert.equal(interrupts, 1, 'the chat handles Ctrl-C itself');
+  term.input.read();
+  quiet.resume();
+  assert.equal(term.input.rawModes.at(-1), true);
+  quiet.release();
+  quiet.release();
+  assert.deepEqual(term.input.rawModes.slice(-2), [true, false], 'restored once');
+  assert.equal(process.listenerCount('exit'), exitHooks);
+  assert.equal(term.input.listenerCount('data'), 0);
 });

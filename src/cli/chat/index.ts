@@ -4,6 +4,7 @@
  */
 import type { ClosedEvent } from '../../app/index.ts';
 import { runPlainChat } from './plain.ts';
+import { safeText, wrap } from './text.ts';
 import { runTerminalChat, type ChatOptions } from './tty.ts';
 
 export type { ChatOptions } from './tty.ts';
@@ -36,4 +37,13 @@ export async function runChat(options: Omit<ChatOptions, 'linger'>, out: (line: 
   } finally {
     process.stdin.destroy();
   }
+}
+
+/**
+ * `text` as lines for standard output: on a terminal wrapped at word boundaries to its width (its own
+ * wrapping would cut words in two), elsewhere one line.
+ */
+export function wrapForTerminal(text: string): string[] {
+  const cols = process.stdout.isTTY ? process.stdout.columns : 0;
+  return cols > 0 ? wrap(safeText(text), cols) : [text];
 }
