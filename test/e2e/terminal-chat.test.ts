@@ -160,7 +160,14 @@ test('the demo: the private network, a verified bot that answers, Ctrl-C ends it
   t.after(() => tmux.stop());
   const tmp = await tempDir();
   const pane = await tmux.newPane(entrechatCommand(['demo']), { env: { TMPDIR: tmp } });
+  // A new user types while the network starts: the terminal does not echo it onto the normal screen
+  // (where it would stay in the scrollback), and the chat does not get it either.
+  await tmux.waitFor(pane, /starting a private Tor network/, { timeoutMs: 30_000 });
+  assert.equal((await tmux.ttyMode(pane)).echo, false, 'echo is off while the network starts');
+  await tmux.type(pane, 'typed while starting');
+  await tmux.press(pane, 'Enter');
   await tmux.waitFor(pane, /bot · ✓ verified · connected/, { timeoutMs: 120_000 });
+  assert.doesNotMatch(await tmux.capture(pane, { history: true }), /typed while starting/, 'nothing typed early is shown');
   await tmux.typeLine(pane, 'Hello bot');
   await tmux.waitFor(pane, /you ✓ Hello bot/);
   await tmux.waitFor(pane, /bot +Hello, I am the demo bot[\s\S]*I got “Hello bot” \(9 characters\)/);
@@ -168,7 +175,9 @@ test('the demo: the private network, a verified bot that answers, Ctrl-C ends it
   const end = await tmux.waitFor(pane, /private network and both throw-away identities are removed/, { timeoutMs: 60_000, history: true });
   assert.match(end, /You ended the session with bot\./);
   assert.equal(await tmux.waitExit(pane, 30_000), 0);
-  assert.doesNotMatch(await tmux.capture(pane, { history: true }), /Hello bot/);
+  const all = await tmux.capture(pane, { history: true });
+  assert.doesNotMatch(all, /Hello bot/);
+  assert.doesNotMatch(all, /typed while starting/, 'nothing typed before the chat stays in the scrollback');
   assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'the network, the identities and the tors’ folders are gone');
   assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
 });
@@ -262,4 +271,32 @@ test('/help lists the commands, an unknown command is named, //text sends "/text
   assert.equal(await tmux.waitExit(b), 0);
   await tmux.type(a, 'q');
   assert.equal(await tmux.waitExit(a), 0);
+});
+
+test('the words at the end are wrapped at word boundaries in a narrow terminal', async (t) => {
+  const tmux = await Tmux.start();
+  t.after(() => tmux.stop());
+  const [p1, p2] = [await freePort(), await freePort()];
+  const [a, b] = await tmux.sideBySide(
+    { command: entrechatCommand(['talk', 'bob', '--loopback-listen', String(p1), '--loopback-peer', String(p2)]), env: { ENTRECHAT_HOME: alice.home } },
+    { command: entrechatCommand(['talk', 'alice', '--loopback-listen', String(p2), '--loopback-peer', String(p1)]), env: { ENTRECHAT_HOME: bob.home } },
+    { width: 34, height: 20 },
+  );
+  assert.ok((await tmux.size(a)).width <= 34, 'a narrow pane');
+  // The status line is cut at this width: the note in the conversation says it.
+  await tmux.waitFor(a, /connected to bob: session/);
+  await tmux.typeLine(a, 'narrow');
+  await tmux.waitFor(b, /alice +narrow/);
+  await tmux.typeLine(a, '/quit');
+  assert.equal(await tmux.waitExit(a), 0);
+  const screen = await tmux.capture(a, { history: true });
+  const lines = screen.split('\n').map((l) => l.trimEnd());
+  const from = lines.findIndex((l) => l.startsWith('You ended the session'));
+  const to = lines.findIndex((l) => l.endsWith('to disk.'));
+  assert.ok(from >= 0 && to > from, screen);
+  assert.equal(lines.slice(from, to + 1).join(' '),
+    'You ended the session with bob. Wiped: the screen (1 message shown this session), the session keys and your input history. Nothing was written to disk.',
+    'every line break falls between words');
+  await tmux.press(b, 'Enter');
+  assert.equal(await tmux.waitExit(b), 0);
 });
