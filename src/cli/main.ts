@@ -31,7 +31,7 @@ import {
   type TalkHandle,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
-import { runChat, wrapForTerminal } from './chat/index.ts';
+import { canDrawScreen, runChat, wrapForTerminal } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
 import { quietTerminal, type QuietTerminal } from './quiet.ts';
 import { onEndingSignals } from './signals.ts';
@@ -328,7 +328,8 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
  */
 async function cmdDemo(values: Values, io: Io): Promise<number> {
   // From the very start: keys typed while the network starts are not echoed onto the normal screen.
-  const quiet = process.stdin.isTTY ? quietTerminal(process.stdin) : null;
+  // (Not when the chat will be plain lines: those are read in the terminal's own line mode.)
+  const quiet = (values.script === true ? process.stdin.isTTY : canDrawScreen(process.env)) ? quietTerminal(process.stdin) : null;
   const ac = new AbortController();
   // First signal: the demo winds down; a second one leaves at once (exit handlers still remove its
   // folder, and its tors die with this process). While the chat runs, it has the signals instead.
@@ -478,9 +479,9 @@ async function routeFrom(values: Values): Promise<Route> {
 }
 
 async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
-  if (values.json !== true && process.stdin.isTTY) {
-    // The chat: no echo of typed keys from the very start (a passphrase prompt hides them itself),
-    // so that nothing typed before the chat opens stays on the normal screen.
+  if (values.json !== true && canDrawScreen(process.env)) {
+    // The chat's screen: no echo of typed keys from the very start (a passphrase prompt hides them
+    // itself), so that nothing typed before the chat opens stays on the normal screen.
     const quiet = quietTerminal(process.stdin);
     try {
       const name = positional(args, 0, 'NAME');

@@ -138,7 +138,7 @@ test('two panes over the private Tor network: phases, countdown, nothing queued,
   // /quit on one side ends both, each with the right words; the screens are cleared.
   await tmux.typeLine(pa, '/quit');
   const aliceEnd = await tmux.waitFor(pa, /You ended the session with bob\./, { timeoutMs: 30_000 });
-  assert.match(aliceEnd, /Wiped: the screen \(4 messages shown this session\), the session/);
+  assert.match(aliceEnd, /Wiped: the screen \(4 messages shown\s+this\s+session\),\s+the session/);
   assert.equal(await tmux.waitExit(pa, 30_000), 0);
   await tmux.waitFor(bobPane, /session over: alice ended it/, { timeoutMs: 30_000 });
   assert.match(await tmux.capture(bobPane), /Any key clears the screen and leaves \(by itself in \d:\d\d\)/);
