@@ -34,7 +34,6 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   STORE_BAD_MAGIC: "That file is not an Entrechat store.",
   STORE_BAD_PERMISSIONS: "The store folder or file can be read by other users, belongs to another user, or is a link; fix it with chmod 700 <folder> and chmod 600 <folder>/store.",
   STORE_IO: "The store could not be read or written (the system's error is shown: disk full, no access, not a folder).",
-  RECORD_BAD_SIZE: "The peer sent a record of the wrong size.",
   RECORD_TRUNCATED: "The connection ended in the middle of a record.",
   RECORD_BAD_LENGTH: "The peer sent a record whose body length is impossible.",
   RECORD_NONZERO_PADDING: "The peer sent a record whose padding is not zero.",

@@ -323,7 +323,7 @@ export class SessionDriver {
     this.#finish(closed);
   }
 
-  #onAccept(socket: Duplex, day: number): void {
+  #onAccept(socket: Duplex, day: number | null): void {
     if (this.#finished) {
       socket.destroy();
       return;

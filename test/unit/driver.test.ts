@@ -91,12 +91,12 @@ async function pair(onA: (e: SessionEvent, a: SessionDriver) => void, onB: (e: S
   const eventsB: SessionEvent[] = [];
   const a: SessionDriver = new SessionDriver({
     config: config(alice, bob, ONION_A, ONION_B),
-    transport: createLoopbackTransport({ listenPort: pa, peerPort: pb, day: DAY }),
+    transport: createLoopbackTransport({ listenPort: pa, peerPort: pb }),
     onEvent: (e) => { eventsA.push(e); onA(e, a); },
   });
   const b: SessionDriver = new SessionDriver({
     config: config(bob, alice, ONION_B, ONION_A),
-    transport: createLoopbackTransport({ listenPort: pb, peerPort: pa, day: DAY }),
+    transport: createLoopbackTransport({ listenPort: pb, peerPort: pa }),
     onEvent: (e) => { eventsB.push(e); onB(e, b); },
   });
   a.start();

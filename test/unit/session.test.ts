@@ -15,6 +15,7 @@ import {
   MAX_UNACKED_MESSAGES,
   PEER_GONE_AFTER,
   RECORD_SIZE,
+  TEXT_CHUNK_BYTES,
   TOR_BOOTSTRAP_TIMEOUT,
 } from '../../src/core/limits.ts';
 import { createSession, step, type SessionAction } from '../../src/core/session.ts';
@@ -435,6 +436,70 @@ test('an ACK for a message never sent is MESSAGE_BAD_ID', () => {
 test('a CLOSE with reason error from the peer is PEER_CLOSED_WITH_ERROR', () => {
   const s = scriptedSession();
   s.send({ type: 'CLOSE', reason: 'error' });
+  assert.deepEqual(s.codes(), ['PEER_CLOSED_WITH_ERROR']);
+});
+
+test('a first message id other than 1 is MESSAGE_BAD_ID', () => {
+  const s = scriptedSession();
+  s.send({ type: 'TEXT', id: 2, more: false, chunk: new TextEncoder().encode('skipped one') });
+  assert.deepEqual(s.codes(), ['MESSAGE_BAD_ID']);
+});
+
+test('PING, PONG and ACK between the parts of a message are accepted; the PING is answered at once', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'send', text: 'to ack' });
+  const full = new Uint8Array(TEXT_CHUNK_BYTES).fill(0x61);
+  s.send({ type: 'TEXT', id: 1, more: true, chunk: full });
+  const before = s.sim.peers.A.actions.length;
+  s.send({ type: 'PING' });
+  s.send({ type: 'PONG' });
+  s.send({ type: 'ACK', id: 1 });
+  s.send({ type: 'TEXT', id: 1, more: false, chunk: Uint8Array.of(0x62) });
+  const a = s.sim.peers.A;
+  assert.equal(a.phase, 'active');
+  assert.deepEqual(a.received(), ['a'.repeat(TEXT_CHUNK_BYTES) + 'b']);
+  assert.ok(a.events.some((e) => e.type === 'delivered' && e.id === 1));
+  // What Alice wrote on the connection after the handshake: her COMMIT_ACK and message, then, in
+  // answer to the parts and controls above, the PONG and the ACK of the whole message.
+  const onX = a.actions.flatMap((act) => (act.type === 'write' && act.conn === 'x' ? [act.bytes] : [])).slice(1);
+  const sent = onX.map((bytes) => decodeRecord(s.recv.decrypt(bytes)).type);
+  assert.deepEqual(sent, ['COMMIT_ACK', 'TEXT', 'PONG', 'ACK']);
+  assert.equal(writes(a.actions.slice(before)).length, 2);
+});
+
+test('a TEXT of another message between the parts of one is MESSAGE_BAD_ID', () => {
+  const s = scriptedSession();
+  s.send({ type: 'TEXT', id: 1, more: true, chunk: new Uint8Array(TEXT_CHUNK_BYTES).fill(0x61) });
+  s.send({ type: 'TEXT', id: 2, more: false, chunk: Uint8Array.of(0x62) });
+  assert.deepEqual(s.codes(), ['MESSAGE_BAD_ID']);
+});
+
+// --- how the ends of an open session are reported (docs/protocol.md § In the session) ---
+
+test('a record cut short by the end of the connection: connection_lost with RECORD_TRUNCATED, no CLOSE sent', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'data', conn: 'x', bytes: new Uint8Array(RECORD_SIZE - 1) });
+  const before = s.sim.peers.A.actions.length;
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  const closed = s.sim.peers.A.closed();
+  assert.equal(closed?.reason, 'connection_lost');
+  assert.equal(closed.code, 'RECORD_TRUNCATED');
+  assert.equal(closed.hadSession, true);
+  assert.deepEqual(writes(s.sim.peers.A.actions.slice(before)), [], 'nothing written to a closed connection');
+});
+
+test('the connection closed between records: connection_lost with no code', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  const closed = s.sim.peers.A.closed();
+  assert.equal(closed?.reason, 'connection_lost');
+  assert.equal(closed.code, undefined);
+});
+
+test('CLOSE(superseded) in an open session, which an honest peer never sends: error PEER_CLOSED_WITH_ERROR', () => {
+  const s = scriptedSession();
+  s.send({ type: 'CLOSE', reason: 'superseded' });
+  assert.equal(s.sim.peers.A.closed()?.reason, 'error');
   assert.deepEqual(s.codes(), ['PEER_CLOSED_WITH_ERROR']);
 });
 
