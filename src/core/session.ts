@@ -127,8 +127,9 @@ export type SessionAction =
   | { readonly type: 'publish' }
   | { readonly type: 'dial'; readonly conn: ConnId; readonly day: number }
   | { readonly type: 'write'; readonly conn: ConnId; readonly bytes: Uint8Array }
-  /** End the connection once what was written has been flushed. */
-  | { readonly type: 'close_conn'; readonly conn: ConnId }
+  /** End the connection once what was written has been flushed; `now`: at once, whatever is unsent
+   * (the grace for the peer to end it has passed already). */
+  | { readonly type: 'close_conn'; readonly conn: ConnId; readonly now?: true }
   | { readonly type: 'unpublish' }
   | { readonly type: 'stop_tor' }
   /** Drop every secret the driver holds for this attempt (derived onion and client-auth keys). */
@@ -498,6 +499,14 @@ class Machine {
     if (conn.initiator) this.#scheduleRedial(r, conn.day);
   }
 
+  /** A connection that lost the race to another one of the pair: dropped like a rejected one, but no
+   * failure, so neither a `rejected` event nor a code for the window's end. */
+  #supersede(r: Rendezvous, conn: Conn, closeRecord: WireCloseReason | null): void {
+    r.conns.delete(conn.id);
+    this.#dropConn(conn, closeRecord);
+    if (conn.initiator) this.#scheduleRedial(r, conn.day);
+  }
+
   #noteFailure(r: Rendezvous, code: ErrorCode): void {
     if (r.lastFailure === null || failureRank(code) >= failureRank(r.lastFailure)) r.lastFailure = code;
   }
@@ -708,7 +717,7 @@ class Machine {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('handshake outside rendezvous');
     if ([...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative')) {
-      this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+      this.#supersede(p, conn, 'superseded');
       return;
     }
     conn.stage = 'commit_sent';
@@ -719,8 +728,10 @@ class Machine {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('rendezvous record outside rendezvous');
     if (record.type === 'CLOSE') {
-      // An explicit refusal: the peer did not and will not take this connection.
-      this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
+      // An explicit refusal: the peer did not and will not take this connection. Superseded: it lost
+      // the race to another connection, which is no failure.
+      if (record.reason === 'superseded') this.#supersede(p, conn, null);
+      else this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
       return;
     }
     if (conn.stage === 'ack_tentative') {
@@ -735,7 +746,7 @@ class Machine {
       const peerIsSmaller = compareBytes(this.#config.peerPublic, this.#config.ownKey.publicKey) < 0;
       const pending = [...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative');
       if (pending && !peerIsSmaller) {
-        this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+        this.#supersede(p, conn, 'superseded');
         return;
       }
       this.#writeRecord(conn, { type: 'COMMIT_ACK' });
@@ -938,7 +949,8 @@ class Machine {
       this.#dropConn(p.conn, activeWire);
       wipeReassembly(p.reassembly);
     }
-    if (p.kind === 'closing' && p.connOpen) this.#act({ type: 'close_conn', conn: p.conn });
+    // The peer had CLOSE_GRACE to end it already: no second grace.
+    if (p.kind === 'closing' && p.connOpen) this.#act({ type: 'close_conn', conn: p.conn, now: true });
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
     if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });
     this.#act({ type: 'wipe' });
