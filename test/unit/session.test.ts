@@ -711,3 +711,40 @@ test('Tor going away while the session is closing does not turn a quit into an e
   assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
   assert.deepEqual(s.codes(), []);
 });
+
+// --- a listener that serves every day on one port (loopback, docs/protocol.md § Loopback mode) ---
+
+test('a connection accepted for any day (loopback) is read under each day: the dialer\'s day wins, no day is DECRYPT_FAILED', () => {
+  const limits = { idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT };
+  const [ownNext, peerNext] = ['c'.repeat(56), 'e'.repeat(56)];
+  const config = {
+    ownKey: x25519FromSecret(alice.secret),
+    peerPublic: bob.publicKey,
+    // Today, then tomorrow (near midnight): the dialer below uses tomorrow.
+    days: [{ day: DAY, ownOnion: ONION_A, peerOnion: ONION_B }, { day: DAY + 1, ownOnion: ownNext, peerOnion: peerNext }],
+    window: 60_000,
+    limits,
+    random: seededRandom('listener'),
+  };
+  const dialer = (day: number, own: string, peer: string) => createHandshake({
+    hash: ENTRECHAT_NOISE_HASH, initiator: true, prologue: prologue(day, own, peer),
+    s: x25519FromSecret(bob.secret), rs: alice.publicKey, random: seededRandom(`dialer ${day}`),
+  });
+  let state = createSession(config);
+  for (const input of [{ type: 'start' }, { type: 'tor_ready' }] as const) state = step(state, input, 0).state;
+  state = step(state, { type: 'accepted', conn: 'x', day: null }, 1).state;
+  state = step(state, { type: 'accepted', conn: 'y', day: null }, 1).state;
+
+  const good = dialer(DAY + 1, peerNext, ownNext);
+  const r1 = step(state, { type: 'data', conn: 'x', bytes: good.writeMessage(encodeHello(limits)) }, 2);
+  state = r1.state;
+  const reply = r1.actions.find((a) => a.type === 'write' && a.conn === 'x');
+  assert.ok(reply?.type === 'write', 'message 2 sent');
+  assert.doesNotThrow(() => good.readMessage(reply.bytes), 'answered under the dialer\'s day');
+  assert.ok(!r1.actions.some((a) => a.type === 'emit' && a.event.type === 'rejected'));
+
+  const stranger = dialer(DAY + 2, 'f'.repeat(56), 'g'.repeat(56)); // a day the listener does not serve
+  const r2 = step(state, { type: 'data', conn: 'y', bytes: stranger.writeMessage(encodeHello(limits)) }, 3);
+  const rejected = r2.actions.flatMap((a) => (a.type === 'emit' && a.event.type === 'rejected' ? [a.event] : []));
+  assert.deepEqual(rejected.map((e) => [e.conn, e.code]), [['y', 'DECRYPT_FAILED']]);
+});
