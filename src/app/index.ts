@@ -18,6 +18,9 @@ export { doctor, type DoctorCheck } from './doctor.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
 export { refuseExistingIdentity, storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
-export { talk, talkTo, type ClosedEvent, type ContactTalkHandle, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
+export { bounded, talk, talkTo, type ClosedEvent, type ContactTalkHandle, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';
+export {
+  IDLE_DEFAULT, IDLE_MAX, IDLE_MIN, MAX_SESSION_DEFAULT, MAX_SESSION_MAX, MAX_SESSION_MIN, MAX_UNACKED_MESSAGES,
+  RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../core/limits.ts';

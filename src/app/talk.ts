@@ -79,9 +79,7 @@ function transportFor(route: Route, plan: RendezvousPlan): Transport {
   if (route.kind === 'tor') {
     inner = createTorTransport({ plan, tor: route.tor });
   } else {
-    const today = plan.days[0];
-    if (today === undefined) throw new UsageError('BAD_ARGUMENT', 'no rendezvous day');
-    inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort, day: today.day });
+    inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort });
   }
   // Methods are called on `inner` itself: the Tor transport's methods share its closure.
   return {
@@ -110,8 +108,8 @@ export function talk(options: TalkOptions): TalkHandle {
   });
   let driver: SessionDriver;
   try {
-    // Loopback serves a single day: it has one port, not one onion per day.
-    const days = (options.route.kind === 'loopback' ? plan.days.slice(0, 1) : plan.days).map((d) => ({
+    // Near UTC midnight both days, on either route: over loopback both are dialled on the one port.
+    const days = plan.days.map((d) => ({
       day: d.day,
       ownOnion: d.ownOnion.address,
       peerOnion: d.peerOnion.address,

@@ -41,7 +41,8 @@ Changes the store's passphrase: the old one is asked (or --passphrase-file), the
 passphrase: for tests and demos only.
 
 ${EXITS_STORE}`,
-  talk: `entrechat talk NAME [--window SECONDS] [--tor-config FILE | --tor-control ADDR] [--json]
+  talk: `entrechat talk NAME [--window SECONDS] [--idle-limit SECONDS] [--session-limit SECONDS]
+                      [--tor-config FILE | --tor-control ADDR] [--json]
 
 The chat with NAME. Both of you run talk within the window (default 180 s, 10 to 1800): each starts
 a tor of its own, publishes an onion only the two of you can compute, and dials the other's. Nothing
@@ -51,6 +52,10 @@ stopped and its folder deleted, and the screen is cleared. Without a terminal th
 lines; with --json, one JSON event per line and each input line is a message (README § For scripts).
 
   --window SECONDS         how long to wait for NAME once Tor is ready
+  --idle-limit SECONDS     end the session after this long without a message (default 900, 60 to
+                           7200); the stricter of your two limits applies
+  --session-limit SECONDS  end the session after this long in any case (default 7200, 60 to 86400);
+                           the stricter of your two limits applies
   --tor-config FILE        extra torrc lines for the tor Entrechat starts
   --tor-control ADDR       use a running tor instead (host:port on loopback, or a unix socket)
   --tor-control-password-file FILE

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
   addContact,
+  bounded,
   changePassphrase,
   contactSafetyNumber,
   defaultHome,
@@ -29,8 +30,19 @@ import {
   type DemoLine,
   type Route,
   type TalkHandle,
+  IDLE_DEFAULT,
+  IDLE_MAX,
+  IDLE_MIN,
+  MAX_SESSION_DEFAULT,
+  MAX_SESSION_MAX,
+  MAX_SESSION_MIN,
+  MAX_UNACKED_MESSAGES,
+  RENDEZVOUS_WINDOW_DEFAULT,
+  RENDEZVOUS_WINDOW_MAX,
+  RENDEZVOUS_WINDOW_MIN,
 } from '../app/index.ts';
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
+import { LineSplitter } from './lines.ts';
 import { canDrawScreen, runChat, wrapForTerminal } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
 import { quietTerminal, type QuietTerminal } from './quiet.ts';
@@ -52,7 +64,8 @@ Usage:
   entrechat doctor [--json]            check tor and the store; each problem with its fix
   entrechat demo [--script]            chat with a bot over a private Tor network on this machine
                                        (--script: a scripted session, printed as a transcript)
-  entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--json]
+  entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--idle-limit SECONDS]
+                [--session-limit SECONDS] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -66,7 +79,11 @@ Options:
   --yes                    (contacts verify) you compared the safety number: mark verified without asking
   --json                   machine-readable output, one JSON object per line (talk: events; each
                            line of standard input is a message once the session is open)
-  --window SECONDS         how long talk waits for the peer (default 180)
+  --window SECONDS         how long talk waits for the peer (default 180, 10 to 1800)
+  --idle-limit SECONDS     (talk) the session ends after this long without a message (default 900,
+                           60 to 7200); the stricter of both sides' limits applies
+  --session-limit SECONDS  (talk) the session ends after this long in any case (default 7200, 60 to
+                           86400); the stricter of both sides' limits applies
   --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
   --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
                            host:port on loopback or a unix socket path; cookie or password auth
@@ -98,6 +115,8 @@ const OPTIONS = {
   'no-passphrase': { type: 'boolean' },
   'passphrase-file': { type: 'string' },
   'window': { type: 'string' },
+  'idle-limit': { type: 'string' },
+  'session-limit': { type: 'string' },
   'loopback-listen': { type: 'string' },
   'loopback-peer': { type: 'string' },
   'tor-config': { type: 'string' },
@@ -440,11 +459,29 @@ function eventJson(event: TalkEvent): Record<string, unknown> | null {
 }
 
 /** The chat with `name` (the terminal screen, or plain lines without a terminal). */
-async function talkChat(home: string, name: string, route: Route, auth: StoreAuth, window: { window?: number }, io: Io): Promise<number> {
+interface TalkLimits { window?: number; idle?: number; maxSession?: number }
+
+/** --window, --idle-limit and --session-limit in milliseconds, checked before the store is opened (and a passphrase asked for): LIMIT_OUT_OF_RANGE. */
+function talkLimits(values: Values): TalkLimits {
+  const windowSeconds = integer(values.window, '--window');
+  const idleSeconds = integer(values['idle-limit'], '--idle-limit');
+  const sessionSeconds = integer(values['session-limit'], '--session-limit');
+  return {
+    ...(windowSeconds !== undefined
+      ? { window: bounded('--window', windowSeconds * 1000, RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX) }
+      : {}),
+    ...(idleSeconds !== undefined ? { idle: bounded('--idle-limit', idleSeconds * 1000, IDLE_DEFAULT, IDLE_MIN, IDLE_MAX) } : {}),
+    ...(sessionSeconds !== undefined
+      ? { maxSession: bounded('--session-limit', sessionSeconds * 1000, MAX_SESSION_DEFAULT, MAX_SESSION_MIN, MAX_SESSION_MAX) }
+      : {}),
+  };
+}
+
+async function talkChat(home: string, name: string, route: Route, auth: StoreAuth, limits: TalkLimits, io: Io): Promise<number> {
   const closed = await runChat({
     peer: name,
     tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
-    start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent }),
+    start: (onEvent) => talkTo({ home, auth, contact: name, route, ...limits, onEvent }),
   }, io.out);
   return exitCodeForClose(closed);
 }
@@ -486,55 +523,73 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
     try {
       const name = positional(args, 0, 'NAME');
       const route = await routeFrom(values);
-      const windowSeconds = integer(values.window, '--window');
+      const limits = talkLimits(values);
       quiet.suspend();
       const auth = await authForExisting(home, values);
-      const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
-      return await talkChat(home, name, route, auth, window, io);
+      return await talkChat(home, name, route, auth, limits, io);
     } finally {
       quiet.release();
     }
   }
   const name = positional(args, 0, 'NAME');
   const route = await routeFrom(values);
-  const windowSeconds = integer(values.window, '--window');
+  const limits = talkLimits(values);
   const auth = await authForExisting(home, values);
-  const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
-  if (values.json !== true) return talkChat(home, name, route, auth, window, io);
+  if (values.json !== true) return talkChat(home, name, route, auth, limits, io);
   const unacked = new Set<number>();
   let inputEnded = false;
-  let lines: ReturnType<typeof createInterface> | null = null;
+  let reading = false;
+  let closed = false;
   let session: TalkHandle | null = null;
-  const maybeFinish = (): void => {
-    if (inputEnded && unacked.size === 0) session?.quit();
+  const splitter = new LineSplitter();
+  /** Lines read and not yet sent: only while MAX_UNACKED_MESSAGES wait for their ACK (stdin is paused then). */
+  const waiting: string[] = [];
+  const sendLine = (line: string): void => {
+    try {
+      if (session !== null) unacked.add(session.send(line));
+    } catch (e) {
+      // A refused line (too long, empty, session over) is reported and the session goes on;
+      // anything else has already ended the session.
+      io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
+    }
+  };
+  /** Sends what waits while there is room; pauses stdin while there is none, so no line is dropped. */
+  const flush = (): void => {
+    while (waiting.length > 0 && unacked.size < MAX_UNACKED_MESSAGES && !closed) sendLine(waiting.shift() ?? '');
+    if (closed) return;
+    if (waiting.length > 0) process.stdin.pause();
+    else if (reading && !inputEnded) process.stdin.resume();
+    if (inputEnded && waiting.length === 0 && unacked.size === 0) session?.quit();
   };
   const onEvent = (event: TalkEvent): void => {
+    // Loopback: no tor is started (`published` stays: it says the port listens).
+    if (route.kind === 'loopback' && event.type === 'state' && event.state === 'starting_tor') return;
     const json = eventJson(event);
     if (json !== null) io.out(JSON.stringify(json));
     if (event.type === 'active') {
       signalled.hadSession = true;
-      // stdin is read only once the session is open: nothing is ever queued for later.
-      lines = createInterface({ input: process.stdin, terminal: false });
-      lines.on('line', (line) => {
-        try {
-          if (session !== null) unacked.add(session.send(line));
-        } catch (e) {
-          // A refused line (too long, empty, session over) is reported and the session goes on;
-          // anything else has already ended the session.
-          io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
-        }
+      // stdin is read only once the session is open: nothing is ever queued for later. A line ends at
+      // \n or \r\n only (see LineSplitter).
+      reading = true;
+      process.stdin.on('data', (chunk: Buffer) => {
+        waiting.push(...splitter.push(chunk));
+        flush();
       });
-      lines.on('close', () => {
+      process.stdin.once('end', () => {
+        const last = splitter.end();
+        if (last !== null) waiting.push(last);
         inputEnded = true;
-        maybeFinish();
+        flush();
       });
-      // readline re-emits input errors: an unreadable stdin ends the session cleanly.
-      lines.on('error', () => { session?.quit(); });
+      // An unreadable stdin ends the session cleanly.
+      process.stdin.once('error', () => { session?.quit(); });
+      process.stdin.resume();
     } else if (event.type === 'delivered') {
       unacked.delete(event.id);
-      maybeFinish();
+      flush();
     } else if (event.type === 'closed') {
-      lines?.close();
+      closed = true;
+      waiting.length = 0;
       process.stdin.destroy();
     }
   };
@@ -554,7 +609,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       auth,
       contact: name,
       route,
-      ...window,
+      ...limits,
       onEvent,
     });
     if (signalled.once) session.quit();

@@ -17,6 +17,7 @@ import { createHash, createPrivateKey, createPublicKey, hkdfSync } from 'node:cr
 import { base32, base32nopad } from '@scure/base';
 import { assertBytes, base64, compareBytes, concatBytes, equalBytes, u32be, wipe } from './bytes.ts';
 import { CryptoError, InternalError, UsageError } from './errors.ts';
+import { DAY_OVERLAP_MS, ONION_VIRTUAL_PORT } from './limits.ts';
 import { x25519, x25519FromSecret, X25519_KEY_SIZE, type X25519Key } from './x25519.ts';
 
 // --- labels (ASCII; hex in docs/protocol.md) ---
@@ -28,19 +29,16 @@ export const AUTH_INFO_LABEL = 'auth';
 
 /** Milliseconds in a UTC day (POSIX time has no leap seconds). */
 export const DAY_MS = 86_400_000;
-/**
- * Within this much of UTC midnight the adjacent day is tried too, so that two peers who press "talk" at
- * most 30 minutes apart (clock skew included) always share a day (ARCHITECTURE.md "Rendezvous").
- */
-export const DAY_OVERLAP_MS = 30 * 60 * 1000;
+// Within DAY_OVERLAP_MS of UTC midnight the adjacent day is tried too (src/core/limits.ts).
+export { DAY_OVERLAP_MS };
 /** Days are encoded as big-endian u32. */
 const MAX_DAY = 0xffff_ffff;
 
 /** rend-spec-v3 §6 "Encoding onion addresses": 32-byte key ‖ 2-byte checksum ‖ version 0x03. */
 export const ONION_VERSION = 0x03;
 export const ONION_ADDRESS_LENGTH = 56;
-/** The virtual port of every rendezvous onion (`ADD_ONION … Port=1,<our listener>`): any fixed number would do. */
-export const ONION_VIRTUAL_PORT = 1;
+// The virtual port of every rendezvous onion (src/core/limits.ts).
+export { ONION_VIRTUAL_PORT };
 const ONION_CHECKSUM_LABEL = '.onion checksum';
 const ED25519_KEY_SIZE = 32;
 /** tor's ed25519 "expanded secret key": clamped scalar (32, little-endian) ‖ PRF secret (32). */

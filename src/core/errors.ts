@@ -32,7 +32,6 @@ export const ERROR_CODES = {
   TOO_MANY_UNACKED: 'user',
 
   // --- the peer (or whoever is on the other end of a connection) sent something wrong (ProtocolError) ---
-  RECORD_BAD_SIZE: 'peer',
   RECORD_TRUNCATED: 'peer',
   RECORD_BAD_LENGTH: 'peer',
   RECORD_NONZERO_PADDING: 'peer',

@@ -19,6 +19,9 @@ export const DH_SIZE = 32;
 /** Plaintext payload of a handshake message, chosen so the message is exactly one record. */
 export const HANDSHAKE_PAYLOAD_SIZE = RECORD_SIZE - DH_SIZE - AEAD_TAG_SIZE;
 
+/** The virtual port of every rendezvous onion (`ADD_ONION … Port=1,<our listener>`): both sides must agree; any fixed number would do. */
+export const ONION_VIRTUAL_PORT = 1;
+
 // --- messages ---
 /** Largest message text, in UTF-8 bytes: bounds reassembly memory per session (ARCHITECTURE.md). */
 export const MAX_MESSAGE_BYTES = 16 * 1024;
@@ -55,6 +58,11 @@ export const MAX_SESSION_MIN = 1 * MINUTE;
 export const MAX_SESSION_MAX = 24 * 60 * MINUTE;
 /** After sending CLOSE, how long we wait for the peer to end the connection (proof it read the CLOSE) before tearing it down. */
 export const CLOSE_GRACE = 2 * SECOND;
+/**
+ * Within this much of UTC midnight the adjacent day is tried too, so that two peers who press "talk" at
+ * most 30 minutes apart (clock skew included) always share a day (ARCHITECTURE.md "Rendezvous").
+ */
+export const DAY_OVERLAP_MS = 30 * MINUTE;
 /** First and largest pause between dial attempts (doubling in between). */
 export const DIAL_RETRY_FIRST = 1 * SECOND;
 export const DIAL_RETRY_MAX = 10 * SECOND;

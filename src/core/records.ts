@@ -123,14 +123,16 @@ function badBody(type: RecordTypeName): never {
 }
 
 /**
- * Decodes one padded plaintext, rejecting anything not produced by {@link encodeRecord}.
- * @throws ProtocolError RECORD_BAD_SIZE, RECORD_UNKNOWN_TYPE, RECORD_BAD_FLAGS, RECORD_BAD_LENGTH,
- *   RECORD_NONZERO_PADDING, RECORD_BAD_BODY
+ * Decodes one padded plaintext, rejecting anything not produced by {@link encodeRecord}. The checks
+ * run in a fixed order, the first failing one naming the error (docs/protocol.md § Records): type,
+ * flags, body length, padding, then the body for its type.
+ * @throws ProtocolError RECORD_UNKNOWN_TYPE, RECORD_BAD_FLAGS, RECORD_BAD_LENGTH, RECORD_NONZERO_PADDING,
+ *   RECORD_BAD_BODY
+ * @throws RangeError when `plaintext` is not RECORD_PLAINTEXT_SIZE bytes: a caller's bug, since the
+ *   splitter and the cipher only ever make plaintexts of that size (no peer can cause it)
  */
 export function decodeRecord(plaintext: Uint8Array): SessionRecord {
-  if (plaintext.length !== RECORD_PLAINTEXT_SIZE) {
-    throw new ProtocolError('RECORD_BAD_SIZE', `record plaintext must be ${RECORD_PLAINTEXT_SIZE} bytes`);
-  }
+  if (plaintext.length !== RECORD_PLAINTEXT_SIZE) throw new RangeError(`plaintext must be ${RECORD_PLAINTEXT_SIZE} bytes`);
   const code = plaintext[0] ?? 0;
   const type = TYPE_BY_CODE.get(code);
   if (type === undefined) throw new ProtocolError('RECORD_UNKNOWN_TYPE', `unknown record type ${code}`);
@@ -246,8 +248,8 @@ export function wipeReassembly(state: Reassembly): void {
 const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Adds one TEXT record. Message ids must increase; the records of one message must be contiguous
- * among TEXT records. Returns the new state and, when the last record arrived, the message. Every
+ * Adds one TEXT record. The first message has id 1 and each next one the id after it; the records of
+ * one message must be contiguous among TEXT records (PING, PONG and ACK may come between them). Returns the new state and, when the last record arrived, the message. Every
  * chunk passed in is zeroed once it is no longer needed, on success and on every rejection.
  * @throws ProtocolError MESSAGE_BAD_ID, MESSAGE_OVER_LIMIT, MESSAGE_BAD_UTF8
  */
@@ -256,7 +258,7 @@ export function reassemble(
   record: Extract<SessionRecord, { type: 'TEXT' }>,
 ): { state: Reassembly; message: { id: number; text: string } | null } {
   const current = state.current;
-  if (current === null ? record.id <= state.lastId : record.id !== current.id) {
+  if (record.id !== (current === null ? state.lastId + 1 : current.id)) {
     wipeReassembly(state);
     record.chunk.fill(0);
     throw new ProtocolError('MESSAGE_BAD_ID', 'unexpected message id');

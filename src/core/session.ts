@@ -19,7 +19,7 @@
  * smaller static key wins on both sides, so both sides pick the same one without another round trip.
  */
 import { compareBytes, hex, wipe } from './bytes.ts';
-import { EntrechatError, InternalError, ProtocolError, UsageError, type ErrorCode } from './errors.ts';
+import { CryptoError, EntrechatError, InternalError, ProtocolError, UsageError, type ErrorCode } from './errors.ts';
 import { agreeLimits, decodeHello, encodeHello, prologue, type SessionLimits } from './hello.ts';
 import {
   CLOSE_GRACE,
@@ -82,7 +82,9 @@ export type SessionInput =
   | { readonly type: 'tor_failed'; readonly code: ErrorCode }
   | { readonly type: 'dial_ok'; readonly conn: ConnId }
   | { readonly type: 'dial_failed'; readonly conn: ConnId; readonly code: ErrorCode }
-  | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number }
+  /** `day` null: a listener that serves every day on one port (loopback), so the day is the one whose
+   * prologue authenticates the dialer's first message. */
+  | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number | null }
   | { readonly type: 'data'; readonly conn: ConnId; readonly bytes: Uint8Array }
   | { readonly type: 'conn_closed'; readonly conn: ConnId }
   | { readonly type: 'send'; readonly text: string }
@@ -125,8 +127,9 @@ export type SessionAction =
   | { readonly type: 'publish' }
   | { readonly type: 'dial'; readonly conn: ConnId; readonly day: number }
   | { readonly type: 'write'; readonly conn: ConnId; readonly bytes: Uint8Array }
-  /** End the connection once what was written has been flushed. */
-  | { readonly type: 'close_conn'; readonly conn: ConnId }
+  /** End the connection once what was written has been flushed; `now`: at once, whatever is unsent
+   * (the grace for the peer to end it has passed already). */
+  | { readonly type: 'close_conn'; readonly conn: ConnId; readonly now?: true }
   | { readonly type: 'unpublish' }
   | { readonly type: 'stop_tor' }
   /** Drop every secret the driver holds for this attempt (derived onion and client-auth keys). */
@@ -144,7 +147,9 @@ type ConnStage =
 interface Conn {
   readonly id: ConnId;
   readonly initiator: boolean;
-  readonly day: RendezvousDay;
+  day: RendezvousDay;
+  /** Listener that does not know the day yet (loopback): the other days to try on message 1. */
+  otherDays: RendezvousDay[];
   stage: ConnStage;
   deadline: number;
   splitter: RecordSplitter;
@@ -439,6 +444,7 @@ class Machine {
       id,
       initiator,
       day,
+      otherDays: [],
       stage,
       deadline: this.#now + HANDSHAKE_TIMEOUT,
       splitter: new RecordSplitter(),
@@ -493,6 +499,14 @@ class Machine {
     if (conn.initiator) this.#scheduleRedial(r, conn.day);
   }
 
+  /** A connection that lost the race to another one of the pair: dropped like a rejected one, but no
+   * failure, so neither a `rejected` event nor a code for the window's end. */
+  #supersede(r: Rendezvous, conn: Conn, closeRecord: WireCloseReason | null): void {
+    r.conns.delete(conn.id);
+    this.#dropConn(conn, closeRecord);
+    if (conn.initiator) this.#scheduleRedial(r, conn.day);
+  }
+
   #noteFailure(r: Rendezvous, code: ErrorCode): void {
     if (r.lastFailure === null || failureRank(code) >= failureRank(r.lastFailure)) r.lastFailure = code;
   }
@@ -543,9 +557,9 @@ class Machine {
     else p.nextDial.set(conn.day.day, null);
   }
 
-  #onAccepted(id: ConnId, dayNumber: number): void {
+  #onAccepted(id: ConnId, dayNumber: number | null): void {
     const p = this.#phase;
-    const day = this.#config.days.find((d) => d.day === dayNumber);
+    const day = dayNumber === null ? this.#config.days[0] : this.#config.days.find((d) => d.day === dayNumber);
     if (p.kind !== 'rendezvous' || day === undefined || p.conns.has(id)) {
       // A committed session rejects every other connection; so does an attempt that is over.
       this.#act({ type: 'close_conn', conn: id });
@@ -563,6 +577,7 @@ class Machine {
       this.#rejectConn(p, oldest, 'CONNECTION_EVICTED', null);
     }
     const conn = this.#newConn(id, false, day, 'await_msg1');
+    if (dayNumber === null) conn.otherDays = this.#config.days.slice(1);
     this.#startHandshake(conn);
     p.conns.set(id, conn);
   }
@@ -630,11 +645,11 @@ class Machine {
         throw new ProtocolError('RECORD_UNEXPECTED', 'data before the connection was up');
       case 'await_msg1': {
         // <- e, es, ss  (we are the responder)
-        const hs = this.#hs(conn);
-        const peerLimits = decodeHello(hs.readMessage(bytes));
+        const hs = this.#readFirstMessage(conn, bytes);
+        const peerLimits = decodeHello(hs.payload);
         // -> e, ee, se
         const reply = this.#handshakeWrite(conn);
-        this.#finishHandshake(conn, hs, peerLimits);
+        this.#finishHandshake(conn, hs.state, peerLimits);
         this.#act({ type: 'write', conn: conn.id, bytes: reply });
         conn.stage = 'await_commit';
         return;
@@ -651,6 +666,26 @@ class Machine {
       case 'ack_tentative':
         this.#onRendezvousRecord(conn, this.#open(conn, bytes));
         return;
+    }
+  }
+
+  /**
+   * Reads message 1 under the connection's day, or, for a listener serving every day on one port
+   * (loopback), under each of the attempt's days in turn until one authenticates: the prologue binds
+   * the day, so only the dialer's day does. Every other failure is final.
+   */
+  #readFirstMessage(conn: Conn, bytes: Uint8Array): { state: HandshakeState; payload: Uint8Array } {
+    for (;;) {
+      const hs = this.#hs(conn);
+      try {
+        return { state: hs, payload: hs.readMessage(bytes) };
+      } catch (e) {
+        const next = conn.otherDays.shift();
+        if (next === undefined || !(e instanceof CryptoError && e.code === 'DECRYPT_FAILED')) throw e;
+        hs.wipe();
+        conn.day = next;
+        this.#startHandshake(conn);
+      }
     }
   }
 
@@ -682,7 +717,7 @@ class Machine {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('handshake outside rendezvous');
     if ([...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative')) {
-      this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+      this.#supersede(p, conn, 'superseded');
       return;
     }
     conn.stage = 'commit_sent';
@@ -693,8 +728,10 @@ class Machine {
     const p = this.#phase;
     if (p.kind !== 'rendezvous') throw new InternalError('rendezvous record outside rendezvous');
     if (record.type === 'CLOSE') {
-      // An explicit refusal: the peer did not and will not take this connection.
-      this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
+      // An explicit refusal: the peer did not and will not take this connection. Superseded: it lost
+      // the race to another connection, which is no failure.
+      if (record.reason === 'superseded') this.#supersede(p, conn, null);
+      else this.#rejectConn(p, conn, record.reason === 'error' ? 'PEER_CLOSED_WITH_ERROR' : 'CONNECTION_LOST', null);
       return;
     }
     if (conn.stage === 'ack_tentative') {
@@ -709,7 +746,7 @@ class Machine {
       const peerIsSmaller = compareBytes(this.#config.peerPublic, this.#config.ownKey.publicKey) < 0;
       const pending = [...p.conns.values()].some((c) => c.stage === 'commit_sent' || c.stage === 'ack_tentative');
       if (pending && !peerIsSmaller) {
-        this.#rejectConn(p, conn, 'CONNECTION_LOST', 'superseded');
+        this.#supersede(p, conn, 'superseded');
         return;
       }
       this.#writeRecord(conn, { type: 'COMMIT_ACK' });
@@ -912,7 +949,8 @@ class Machine {
       this.#dropConn(p.conn, activeWire);
       wipeReassembly(p.reassembly);
     }
-    if (p.kind === 'closing' && p.connOpen) this.#act({ type: 'close_conn', conn: p.conn });
+    // The peer had CLOSE_GRACE to end it already: no second grace.
+    if (p.kind === 'closing' && p.connOpen) this.#act({ type: 'close_conn', conn: p.conn, now: true });
     if (p.kind !== 'idle' && p.kind !== 'starting_tor') this.#act({ type: 'unpublish' });
     if (p.kind !== 'idle') this.#act({ type: 'stop_tor' });
     this.#act({ type: 'wipe' });

@@ -231,7 +231,7 @@ export class SessionDriver {
           this.#sockets.get(action.conn)?.write(action.bytes);
           break;
         case 'close_conn':
-          this.#closeConn(action.conn);
+          this.#closeConn(action.conn, action.now === true);
           break;
         case 'unpublish':
           // After a publish still under way, so that no listener outlives the attempt.
@@ -259,7 +259,7 @@ export class SessionDriver {
     }
   }
 
-  #closeConn(conn: ConnId): void {
+  #closeConn(conn: ConnId, now: boolean): void {
     const socket = this.#sockets.get(conn);
     if (socket === undefined) {
       this.#abandoned.add(conn);
@@ -267,9 +267,9 @@ export class SessionDriver {
     }
     this.#sockets.delete(conn);
     // Let what was written (a CLOSE record) leave; a peer that never finishes the close does not hold
-    // the socket open past CLOSE_GRACE.
+    // the socket open past CLOSE_GRACE. `now`: the machine already waited that grace.
     const closed = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE);
+      const timer = setTimeout(() => socket.destroy(), now ? 0 : CLOSE_GRACE);
       socket.once('close', () => {
         clearTimeout(timer);
         resolve();
@@ -277,7 +277,8 @@ export class SessionDriver {
       });
     });
     this.#teardown.push(closed);
-    socket.end();
+    if (now) socket.destroy();
+    else socket.end();
   }
 
   #transportFailure(): ErrorCode | null {
@@ -323,7 +324,7 @@ export class SessionDriver {
     this.#finish(closed);
   }
 
-  #onAccept(socket: Duplex, day: number): void {
+  #onAccept(socket: Duplex, day: number | null): void {
     if (this.#finished) {
       socket.destroy();
       return;

@@ -10,10 +10,8 @@ import type { Transport } from './transport.ts';
 export interface LoopbackOptions {
   /** Port to listen on at `host` (0: let the system choose, see `port()`). */
   readonly listenPort: number;
-  /** Port of the peer's listener. */
+  /** Port of the peer's listener: every day is dialled there. */
   readonly peerPort: number;
-  /** The rendezvous day this listener serves (loopback serves one). */
-  readonly day: number;
   readonly host?: string;
 }
 
@@ -38,8 +36,10 @@ export function createLoopbackTransport(options: LoopbackOptions): Transport & {
           reject(new ProtocolError('CONNECTION_LOST', 'the attempt ended'));
           return;
         }
+        // One port serves every rendezvous day: the session machine tells the day by the prologue
+        // that authenticates the dialer's first message (docs/protocol.md § Loopback mode).
         const s = createServer({ allowHalfOpen: false }, (socket) => {
-          onConnection(socket, options.day);
+          onConnection(socket, null);
         });
         // Before listening, an error is a failure to publish; afterwards (rare: accept failures) the
         // server has nothing to report to, and the attempt goes on with its window.

@@ -29,8 +29,11 @@ export interface Transport {
    * connection in no fixed order. Resolves with the error that made it unusable, or null; never rejects.
    */
   probe?(): Promise<ErrorCode | null>;
-  /** Starts accepting connections for the rendezvous days. Settles promptly once `signal` aborts. */
-  publish(onConnection: (socket: Duplex, day: number) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Starts accepting connections for the rendezvous days, each reported with the day it was made for,
+   * or null when one listener serves every day (loopback). Settles promptly once `signal` aborts.
+   */
+  publish(onConnection: (socket: Duplex, day: number | null) => void, signal: AbortSignal): Promise<void>;
   /**
    * Opens a connection to the peer's rendezvous for a day. Rejects with an EntrechatError, and
    * promptly, without leaving a connection behind, once `signal` aborts.

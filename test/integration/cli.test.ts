@@ -87,6 +87,14 @@ test('contacts: bad code, duplicate name, unknown contact for talk', async () =>
   const window = await run(me.home, ['talk', 'bob', '--json', '--loopback-listen', '1', '--loopback-peer', '2', '--window', '5']);
   assert.equal(window.code, 2);
   assert.equal(codeOf(window.stderr), 'LIMIT_OUT_OF_RANGE');
+  // Each bound of the idle and session limits, checked before anything starts.
+  for (const extra of [['--idle-limit', '59'], ['--idle-limit', '7201'], ['--session-limit', '59'], ['--session-limit', '86401']]) {
+    const r = await run(me.home, ['talk', 'bob', '--json', '--loopback-listen', '1', '--loopback-peer', '2', ...extra]);
+    assert.equal(r.code, 2, extra.join(' '));
+    assert.equal(codeOf(r.stderr), 'LIMIT_OUT_OF_RANGE', extra.join(' '));
+  }
+  const notNumber = await run(me.home, ['talk', 'bob', '--json', '--loopback-listen', '1', '--loopback-peer', '2', '--idle-limit', '1.5']);
+  assert.equal(codeOf(notNumber.stderr), 'BAD_ARGUMENT');
 });
 
 test('talk: Tor options that cannot go together are BAD_ARGUMENT (exit 2)', async () => {

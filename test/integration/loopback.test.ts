@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, freePort, run, type TalkProcess } from '../helpers/cli.ts';
-import { RECORD_SIZE } from '../../src/core/limits.ts';
+import { MAX_UNACKED_MESSAGES, RECORD_SIZE } from '../../src/core/limits.ts';
 
 const fx = new Fixture();
 let alice: { home: string; code: string };
@@ -22,10 +22,10 @@ after(async () => {
   await fx.cleanup();
 });
 
-async function pair(window = 20): Promise<{ a: TalkProcess; b: TalkProcess; pa: number; pb: number }> {
+async function pair(window = 20, extraA: string[] = [], extraB: string[] = []): Promise<{ a: TalkProcess; b: TalkProcess; pa: number; pb: number }> {
   const [pa, pb] = [await freePort(), await freePort()];
-  const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', `${window}`]);
-  const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', `${window}`]);
+  const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', `${window}`, ...extraA]);
+  const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', `${window}`, ...extraB]);
   return { a, b, pa, pb };
 }
 
@@ -96,6 +96,47 @@ describe('two processes over loopback TCP', () => {
     assert.equal(await b.exited, 0);
     assert.equal(await a.exited, 0);
     assert.equal((await a.waitFor(isClosed)).reason, 'peer_quit');
+  });
+
+  test('--idle-limit and --session-limit: the stricter of both sides applies; no tor state on loopback', async () => {
+    const { a, b } = await pair(20, ['--idle-limit', '60', '--session-limit', '7200'], ['--session-limit', '120']);
+    const [ea, eb] = await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    for (const e of [ea, eb]) {
+      assert.equal(e.idleSeconds, 60);
+      assert.equal(e.maxSeconds, 120);
+    }
+    a.endInput();
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    for (const p of [a, b]) {
+      // No tor: no starting_tor state and no bootstrap progress; `published` says the port listens.
+      assert.deepEqual(p.of('progress'), [{ event: 'progress', step: 'published' }]);
+      assert.ok(!p.of('state').some((e) => e.state === 'starting_tor'), 'no starting_tor');
+      assert.ok(p.of('state').some((e) => e.state === 'rendezvous'));
+    }
+  });
+
+  test('stdin lines end at \\n or \\r\\n only: a lone \\r stays in the message', async () => {
+    const { a, b } = await pair();
+    await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    a.child.stdin.write('one\rtwo\nwindows line\r\nlast, no line end');
+    a.endInput();
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    assert.deepEqual(b.of('message').map((e) => e.text), ['one\rtwo', 'windows line', 'last, no line end']);
+  });
+
+  test('more lines than MAX_UNACKED_MESSAGES at once: talk --json waits for ACKs, drops none', async () => {
+    const { a, b } = await pair();
+    await Promise.all([a.waitFor(isActive), b.waitFor(isActive)]);
+    const lines = Array.from({ length: 3 * MAX_UNACKED_MESSAGES }, (_, i) => `line ${i}`);
+    a.child.stdin.write(lines.map((l) => `${l}\n`).join('')); // one write: far more than 64 before any ACK
+    a.endInput();
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    assert.deepEqual(a.of('error'), [], 'no line refused');
+    assert.deepEqual(b.of('message').map((e) => e.text), lines);
+    assert.equal(a.of('delivered').length, lines.length);
   });
 
   test('a closed terminal (SIGHUP) ends the session cleanly too: the peer sees peer_quit', async () => {

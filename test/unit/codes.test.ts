@@ -113,6 +113,24 @@ test('a valid bech32m string with another prefix is CODE_BAD_PREFIX', () => {
   }
 });
 
+test('prefix characters need not be in the bech32 alphabet (BIP 173): any printable ASCII', () => {
+  // `b`, `i`, `o`, `1` and punctuation are outside the data alphabet, yet a well-formed prefix.
+  for (const prefix of ['eb', 'ei', 'eo', 'e1', 'e!', 'e~']) {
+    assert.throws(() => decodeContactCode(codeOver(v1(RFC7748_ALICE), prefix)), { code: 'CODE_BAD_PREFIX' }, prefix);
+  }
+  // A typo in the prefix of a real code is caught by the checksum, whatever the printable character
+  // (an uppercase letter in a lowercase code is mixed case: CODE_MALFORMED).
+  for (let c = 33; c <= 126; c++) {
+    const ch = String.fromCharCode(c);
+    for (const at of [0, 1]) {
+      if (ALICE_CODE[at] === ch) continue;
+      const typo = ALICE_CODE.slice(0, at) + ch + ALICE_CODE.slice(at + 1);
+      const code = ch >= 'A' && ch <= 'Z' ? 'CODE_MALFORMED' : 'CODE_BAD_CHECKSUM';
+      assert.throws(() => decodeContactCode(typo), { code }, JSON.stringify(typo.slice(0, 3)));
+    }
+  }
+});
+
 test('a valid code whose payload is not 33 bytes is CODE_BAD_LENGTH', () => {
   for (const n of [0, 1, 20, 31, 33, 34, 40]) {
     const data = concatBytes(Uint8Array.of(0x01), randomBytes(n));

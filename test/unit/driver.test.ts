@@ -1,5 +1,7 @@
 /** The session driver, in process: fake transports for the races, two real drivers over loopback TCP. */
 import { test } from 'node:test';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../../src/core/errors.ts';
 import { IDLE_DEFAULT, MAX_SESSION_DEFAULT } from '../../src/core/limits.ts';
@@ -91,12 +93,12 @@ async function pair(onA: (e: SessionEvent, a: SessionDriver) => void, onB: (e: S
   const eventsB: SessionEvent[] = [];
   const a: SessionDriver = new SessionDriver({
     config: config(alice, bob, ONION_A, ONION_B),
-    transport: createLoopbackTransport({ listenPort: pa, peerPort: pb, day: DAY }),
+    transport: createLoopbackTransport({ listenPort: pa, peerPort: pb }),
     onEvent: (e) => { eventsA.push(e); onA(e, a); },
   });
   const b: SessionDriver = new SessionDriver({
     config: config(bob, alice, ONION_B, ONION_A),
-    transport: createLoopbackTransport({ listenPort: pb, peerPort: pa, day: DAY }),
+    transport: createLoopbackTransport({ listenPort: pb, peerPort: pa }),
     onEvent: (e) => { eventsB.push(e); onB(e, b); },
   });
   a.start();
@@ -159,4 +161,53 @@ test('a dial under way when the attempt ends is aborted before done resolves', a
   d.quit();
   await d.done;
   assert.equal(dialSettled, true, 'done waited for the dial to settle');
+});
+
+/** A loopback transport whose sockets are handed to `each` as they come (dialled or accepted). */
+function watchedLoopback(listenPort: number, peerPort: number, each: (socket: Duplex) => void): Transport {
+  const inner = createLoopbackTransport({ listenPort, peerPort });
+  return {
+    start: (progress, signal) => inner.start(progress, signal),
+    publish: (onConnection, signal) => inner.publish((socket, day) => { each(socket); onConnection(socket, day); }, signal),
+    dial: async (day, signal) => {
+      const socket = await inner.dial(day, signal);
+      each(socket);
+      return socket;
+    },
+    unpublish: () => inner.unpublish(),
+    stop: () => inner.stop(),
+    wipe: () => { inner.wipe(); },
+  };
+}
+
+test('quit to a peer that never ends the connection: at the end of the grace it is destroyed at once, before closed', async () => {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const socketsA: Socket[] = [];
+  let atClosed: { destroyed: boolean; ended: boolean } | null = null;
+  const a: SessionDriver = new SessionDriver({
+    config: config(alice, bob, ONION_A, ONION_B),
+    transport: watchedLoopback(pa, pb, (s) => { if (s instanceof Socket) socketsA.push(s); }),
+    onEvent: (e) => {
+      if (e.type === 'active') a.send('x'.repeat(2000));
+      if (e.type === 'delivered') a.quit();
+      if (e.type === 'closed') {
+        // The session's connection is the one that carried the most bytes.
+        const session = socketsA.reduce((m, s) => (s.bytesWritten > m.bytesWritten ? s : m));
+        atClosed = { destroyed: session.destroyed, ended: session.writableEnded };
+      }
+    },
+  });
+  // Bob never ends a connection: his end() does nothing (his own teardown destroys it after CLOSE_GRACE).
+  const b = new SessionDriver({
+    config: config(bob, alice, ONION_B, ONION_A),
+    transport: watchedLoopback(pb, pa, (s) => { s.end = () => s; }),
+    onEvent: () => undefined,
+  });
+  a.start();
+  b.start();
+  const [ca, cb] = await Promise.all([a.done, b.done]);
+  assert.equal(ca.reason, 'quit');
+  assert.equal(cb.reason, 'peer_quit');
+  // Before the fix, the connection was only ended here, and a second CLOSE_GRACE passed before `done`.
+  assert.deepEqual(atClosed, { destroyed: true, ended: false });
 });

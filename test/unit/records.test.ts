@@ -106,7 +106,7 @@ test('the splitter works one byte at a time and reports a truncated tail', () =>
 
 test('text is split into records under the chunk size and reassembled exactly', () => {
   for (const text of ['a', 'x'.repeat(TEXT_CHUNK_BYTES), 'x'.repeat(TEXT_CHUNK_BYTES + 1), '€𝄞é'.repeat(1500)]) {
-    const records = textRecords(7, text);
+    const records = textRecords(1, text);
     let state = EMPTY_REASSEMBLY;
     let message: { id: number; text: string } | null = null;
     records.forEach((r, i) => {
@@ -116,8 +116,8 @@ test('text is split into records under the chunk size and reassembled exactly', 
       assert.ok(decoded.type === 'TEXT');
       ({ state, message } = reassemble(state, decoded));
     });
-    assert.deepEqual(message, { id: 7, text });
-    assert.equal(state.lastId, 7);
+    assert.deepEqual(message, { id: 1, text });
+    assert.equal(state.lastId, 1);
   }
 });
 
@@ -133,8 +133,9 @@ function plaintext(type: number, flags: number, body: number[], pad: (pt: Uint8A
   return pt;
 }
 
-test('rejections: size, type, flags, length, padding, bodies', () => {
-  assert.throws(() => decodeRecord(new Uint8Array(RECORD_PLAINTEXT_SIZE - 1)), { code: 'RECORD_BAD_SIZE' });
+test('rejections: type, flags, length, padding, bodies', () => {
+  // Not a peer's fault: only a bug can hand over a plaintext of another size.
+  assert.throws(() => decodeRecord(new Uint8Array(RECORD_PLAINTEXT_SIZE - 1)), RangeError);
   assert.throws(() => decodeRecord(plaintext(0, 0, [])), { code: 'RECORD_UNKNOWN_TYPE' });
   assert.throws(() => decodeRecord(plaintext(99, 0, [])), { code: 'RECORD_UNKNOWN_TYPE' });
   assert.throws(() => decodeRecord(plaintext(5, 1, [])), { code: 'RECORD_BAD_FLAGS' }); // MORE on PING
@@ -150,13 +151,27 @@ test('rejections: size, type, flags, length, padding, bodies', () => {
   assert.throws(() => decodeRecord(plaintext(3, 1, [0, 0, 0, 1, 65])), { code: 'RECORD_BAD_BODY' }); // MORE on a short part
 });
 
+test('the order of the record checks: the first failing one names the error (docs/protocol.md § Records)', () => {
+  const badLength = (pt: Uint8Array) => { new DataView(pt.buffer).setUint16(2, RECORD_MAX_BODY + 1); };
+  const badPadding = (pt: Uint8Array) => { pt[RECORD_PLAINTEXT_SIZE - 1] = 1; };
+  // Each record below also breaks every later check.
+  assert.throws(() => decodeRecord(plaintext(99, 2, [], (pt) => { badLength(pt); badPadding(pt); })), { code: 'RECORD_UNKNOWN_TYPE' });
+  assert.throws(() => decodeRecord(plaintext(5, 1, [], (pt) => { badLength(pt); badPadding(pt); })), { code: 'RECORD_BAD_FLAGS' });
+  assert.throws(() => decodeRecord(plaintext(5, 0, [], (pt) => { badLength(pt); badPadding(pt); })), { code: 'RECORD_BAD_LENGTH' });
+  assert.throws(() => decodeRecord(plaintext(5, 0, [1], badPadding)), { code: 'RECORD_NONZERO_PADDING' }); // PING with a body, too
+  assert.throws(() => decodeRecord(plaintext(7, 0, [200, 1])), { code: 'RECORD_BAD_BODY' });
+});
+
 test('reassembly rejections: ids, size limit, UTF-8', () => {
   const text = (id: number, more: boolean, chunk: Uint8Array) => ({ type: 'TEXT' as const, id, more, chunk });
-  const one = reassemble(EMPTY_REASSEMBLY, text(3, false, Uint8Array.of(65))).state;
-  assert.throws(() => reassemble(one, text(3, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // replayed id
-  assert.throws(() => reassemble(one, text(2, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // going back
-  const open = reassemble(one, text(4, true, Uint8Array.of(65))).state;
-  assert.throws(() => reassemble(open, text(5, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // interleaved
+  // Ids start at 1 and go up by one: anything else is refused.
+  assert.throws(() => reassemble(EMPTY_REASSEMBLY, text(2, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // first id not 1
+  assert.throws(() => reassemble(EMPTY_REASSEMBLY, text(0, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' });
+  const one = reassemble(EMPTY_REASSEMBLY, text(1, false, Uint8Array.of(65))).state;
+  assert.throws(() => reassemble(one, text(1, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // replayed id
+  assert.throws(() => reassemble(one, text(3, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // an id skipped
+  const open = reassemble(one, text(2, true, Uint8Array.of(65))).state;
+  assert.throws(() => reassemble(open, text(3, false, Uint8Array.of(65))), { code: 'MESSAGE_BAD_ID' }); // interleaved
   let big = EMPTY_REASSEMBLY;
   const chunk = new Uint8Array(TEXT_CHUNK_BYTES).fill(65);
   assert.throws(() => {
@@ -182,7 +197,12 @@ test('docs/protocol.md: the sealed TEXT example and every limit are what the cod
   const cs = new CipherState(Uint8Array.from({ length: 32 }, (_, i) => i));
   const sealed = cs.encrypt(encodeRecord({ type: 'TEXT', id: 1, more: false, chunk: new TextEncoder().encode('hi') }));
   assert.ok(flat.includes(Buffer.from(sealed).toString('hex')), 'sealed example');
-  for (const name of Object.keys(limits)) assert.ok(doc.includes(`\`${name}\``) || doc.includes(`\`${name.replace(/_(MIN|MAX)$/, '')}_MIN\` / \``), `${name} documented`);
+  // Each in the Limits table itself, which says it lists every limit.
+  const table = doc.slice(doc.indexOf('\n## Limits\n'), doc.indexOf('\n## ', doc.indexOf('\n## Limits\n') + 1));
+  for (const name of Object.keys(limits)) {
+    const row = new RegExp(`^\\| [^|]*\`${name}\`[^|]*\\|`, 'm'); // its own row, or a pair's (`X_MIN` / `X_MAX`)
+    assert.ok(row.test(table), `${name} has a row in the Limits table`);
+  }
 });
 
 test('a reused plaintext buffer is overwritten whole, padding included', () => {
@@ -199,8 +219,8 @@ test('received text is zeroed in the decrypted plaintext once reassembled, and o
   assert.equal(reassemble(EMPTY_REASSEMBLY, decoded).message?.text, 'secret words');
   assert.ok(pt.subarray(8).every((b) => b === 0), 'no text left in the plaintext');
 
-  const state = reassemble(EMPTY_REASSEMBLY, { type: 'TEXT', id: 5, more: false, chunk: Uint8Array.of(65) }).state;
-  const again = encodeRecord({ type: 'TEXT', id: 5, more: false, chunk: new TextEncoder().encode('replayed text') });
+  const state = reassemble(EMPTY_REASSEMBLY, { type: 'TEXT', id: 1, more: false, chunk: Uint8Array.of(65) }).state;
+  const again = encodeRecord({ type: 'TEXT', id: 1, more: false, chunk: new TextEncoder().encode('replayed text') });
   const replay = decodeRecord(again);
   assert.ok(replay.type === 'TEXT');
   assert.throws(() => reassemble(state, replay), { code: 'MESSAGE_BAD_ID' });

@@ -15,6 +15,7 @@ import {
   MAX_UNACKED_MESSAGES,
   PEER_GONE_AFTER,
   RECORD_SIZE,
+  TEXT_CHUNK_BYTES,
   TOR_BOOTSTRAP_TIMEOUT,
 } from '../../src/core/limits.ts';
 import { createSession, step, type SessionAction } from '../../src/core/session.ts';
@@ -112,8 +113,12 @@ test('crossing commits pick the connection dialed by the smaller key, on both si
     const bKey = x25519FromSecret(b.secret).publicKey;
     const smaller = compareBytes(aKey, bKey) < 0 ? A : B;
     const larger = smaller === A ? B : A;
-    // The commits crossed: the smaller side refused the larger side's COMMIT on the connection it accepted.
-    assert.ok(smaller.events.some((e) => e.type === 'rejected' && e.conn.startsWith('a') && e.code === 'CONNECTION_LOST'), `${order}: commits crossed`);
+    // The commits crossed: the smaller side refused the larger side's COMMIT on the connection it
+    // accepted, and the larger side dropped its own dial; losing the race is no failure, so neither
+    // reports a `rejected` connection.
+    assert.ok(smaller.actions.some((x) => x.type === 'close_conn' && x.conn.startsWith('a')), `${order}: commits crossed`);
+    assert.ok(larger.actions.some((x) => x.type === 'close_conn' && x.conn.startsWith('d')), `${order}: commits crossed`);
+    assert.deepEqual([...smaller.events, ...larger.events].filter((e) => e.type === 'rejected'), [], `${order}: no rejected event`);
     const active = (p: typeof A) => p.events.find((e) => e.type === 'active');
     const s = active(smaller);
     const l = active(larger);
@@ -438,6 +443,70 @@ test('a CLOSE with reason error from the peer is PEER_CLOSED_WITH_ERROR', () => 
   assert.deepEqual(s.codes(), ['PEER_CLOSED_WITH_ERROR']);
 });
 
+test('a first message id other than 1 is MESSAGE_BAD_ID', () => {
+  const s = scriptedSession();
+  s.send({ type: 'TEXT', id: 2, more: false, chunk: new TextEncoder().encode('skipped one') });
+  assert.deepEqual(s.codes(), ['MESSAGE_BAD_ID']);
+});
+
+test('PING, PONG and ACK between the parts of a message are accepted; the PING is answered at once', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'send', text: 'to ack' });
+  const full = new Uint8Array(TEXT_CHUNK_BYTES).fill(0x61);
+  s.send({ type: 'TEXT', id: 1, more: true, chunk: full });
+  const before = s.sim.peers.A.actions.length;
+  s.send({ type: 'PING' });
+  s.send({ type: 'PONG' });
+  s.send({ type: 'ACK', id: 1 });
+  s.send({ type: 'TEXT', id: 1, more: false, chunk: Uint8Array.of(0x62) });
+  const a = s.sim.peers.A;
+  assert.equal(a.phase, 'active');
+  assert.deepEqual(a.received(), ['a'.repeat(TEXT_CHUNK_BYTES) + 'b']);
+  assert.ok(a.events.some((e) => e.type === 'delivered' && e.id === 1));
+  // What Alice wrote on the connection after the handshake: her COMMIT_ACK and message, then, in
+  // answer to the parts and controls above, the PONG and the ACK of the whole message.
+  const onX = a.actions.flatMap((act) => (act.type === 'write' && act.conn === 'x' ? [act.bytes] : [])).slice(1);
+  const sent = onX.map((bytes) => decodeRecord(s.recv.decrypt(bytes)).type);
+  assert.deepEqual(sent, ['COMMIT_ACK', 'TEXT', 'PONG', 'ACK']);
+  assert.equal(writes(a.actions.slice(before)).length, 2);
+});
+
+test('a TEXT of another message between the parts of one is MESSAGE_BAD_ID', () => {
+  const s = scriptedSession();
+  s.send({ type: 'TEXT', id: 1, more: true, chunk: new Uint8Array(TEXT_CHUNK_BYTES).fill(0x61) });
+  s.send({ type: 'TEXT', id: 2, more: false, chunk: Uint8Array.of(0x62) });
+  assert.deepEqual(s.codes(), ['MESSAGE_BAD_ID']);
+});
+
+// --- how the ends of an open session are reported (docs/protocol.md § In the session) ---
+
+test('a record cut short by the end of the connection: connection_lost with RECORD_TRUNCATED, no CLOSE sent', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'data', conn: 'x', bytes: new Uint8Array(RECORD_SIZE - 1) });
+  const before = s.sim.peers.A.actions.length;
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  const closed = s.sim.peers.A.closed();
+  assert.equal(closed?.reason, 'connection_lost');
+  assert.equal(closed.code, 'RECORD_TRUNCATED');
+  assert.equal(closed.hadSession, true);
+  assert.deepEqual(writes(s.sim.peers.A.actions.slice(before)), [], 'nothing written to a closed connection');
+});
+
+test('the connection closed between records: connection_lost with no code', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
+  const closed = s.sim.peers.A.closed();
+  assert.equal(closed?.reason, 'connection_lost');
+  assert.equal(closed.code, undefined);
+});
+
+test('CLOSE(superseded) in an open session, which an honest peer never sends: error PEER_CLOSED_WITH_ERROR', () => {
+  const s = scriptedSession();
+  s.send({ type: 'CLOSE', reason: 'superseded' });
+  assert.equal(s.sim.peers.A.closed()?.reason, 'error');
+  assert.deepEqual(s.codes(), ['PEER_CLOSED_WITH_ERROR']);
+});
+
 test('a peer that never acknowledges stops us at MAX_UNACKED_MESSAGES with TOO_MANY_UNACKED', () => {
   const s = scriptedSession();
   for (let k = 0; k < MAX_UNACKED_MESSAGES; k++) s.sim.feed('A', { type: 'send', text: `m${k}` });
@@ -629,7 +698,7 @@ test('quit with a peer that never ends the connection: torn down at CLOSE_GRACE,
   s.sim.runUntil(t + CLOSE_GRACE - 1);
   assert.equal(s.sim.peers.A.phase, 'closing');
   s.sim.runUntil(t + CLOSE_GRACE);
-  assert.ok(s.sim.peers.A.actions.slice(before).some((a) => a.type === 'close_conn' && a.conn === 'x'), 'our end is closed at the deadline');
+  assert.ok(s.sim.peers.A.actions.slice(before).some((a) => a.type === 'close_conn' && a.conn === 'x' && a.now === true), 'our end is closed at the deadline, at once: no second grace');
   assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
 });
 
@@ -641,4 +710,41 @@ test('Tor going away while the session is closing does not turn a quit into an e
   s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
   assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
   assert.deepEqual(s.codes(), []);
+});
+
+// --- a listener that serves every day on one port (loopback, docs/protocol.md § Loopback mode) ---
+
+test('a connection accepted for any day (loopback) is read under each day: the dialer\'s day wins, no day is DECRYPT_FAILED', () => {
+  const limits = { idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT };
+  const [ownNext, peerNext] = ['c'.repeat(56), 'e'.repeat(56)];
+  const config = {
+    ownKey: x25519FromSecret(alice.secret),
+    peerPublic: bob.publicKey,
+    // Today, then tomorrow (near midnight): the dialer below uses tomorrow.
+    days: [{ day: DAY, ownOnion: ONION_A, peerOnion: ONION_B }, { day: DAY + 1, ownOnion: ownNext, peerOnion: peerNext }],
+    window: 60_000,
+    limits,
+    random: seededRandom('listener'),
+  };
+  const dialer = (day: number, own: string, peer: string) => createHandshake({
+    hash: ENTRECHAT_NOISE_HASH, initiator: true, prologue: prologue(day, own, peer),
+    s: x25519FromSecret(bob.secret), rs: alice.publicKey, random: seededRandom(`dialer ${day}`),
+  });
+  let state = createSession(config);
+  for (const input of [{ type: 'start' }, { type: 'tor_ready' }] as const) state = step(state, input, 0).state;
+  state = step(state, { type: 'accepted', conn: 'x', day: null }, 1).state;
+  state = step(state, { type: 'accepted', conn: 'y', day: null }, 1).state;
+
+  const good = dialer(DAY + 1, peerNext, ownNext);
+  const r1 = step(state, { type: 'data', conn: 'x', bytes: good.writeMessage(encodeHello(limits)) }, 2);
+  state = r1.state;
+  const reply = r1.actions.find((a) => a.type === 'write' && a.conn === 'x');
+  assert.ok(reply?.type === 'write', 'message 2 sent');
+  assert.doesNotThrow(() => good.readMessage(reply.bytes), 'answered under the dialer\'s day');
+  assert.ok(!r1.actions.some((a) => a.type === 'emit' && a.event.type === 'rejected'));
+
+  const stranger = dialer(DAY + 2, 'f'.repeat(56), 'g'.repeat(56)); // a day the listener does not serve
+  const r2 = step(state, { type: 'data', conn: 'y', bytes: stranger.writeMessage(encodeHello(limits)) }, 3);
+  const rejected = r2.actions.flatMap((a) => (a.type === 'emit' && a.event.type === 'rejected' ? [a.event] : []));
+  assert.deepEqual(rejected.map((e) => [e.conn, e.code]), [['y', 'DECRYPT_FAILED']]);
 });
