@@ -24,6 +24,7 @@ import {
   talkTo,
   UsageError,
   whoami,
+  type OutputSink,
   type StoreAuth,
   type TalkEvent,
   type DemoLine,
@@ -89,6 +90,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not
 interface Io {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
+  /** What `out` writes to, when it can be backed up (stdout): a session stops reading the peer meanwhile. */
+  readonly sink?: OutputSink;
 }
 
 const OPTIONS = {
@@ -465,11 +468,12 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   const windowSeconds = integer(values.window, '--window');
   const auth = await authForExisting(home, values);
   const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
+  const sink = io.sink !== undefined ? { output: io.sink } : {};
   if (values.json !== true) {
     const closed = await runChat({
       peer: name,
       tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
-      start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent }),
+      start: (onEvent) => talkTo({ home, auth, contact: name, route, ...window, onEvent, ...sink }),
     }, io.out);
     return exitCodeForClose(closed);
   }
@@ -528,6 +532,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       route,
       ...window,
       onEvent,
+      ...sink,
     });
     if (signalled.once) session.quit();
     return exitCodeForClose(await session.done);

@@ -25,6 +25,7 @@ import {
   CLOSE_GRACE,
   DIAL_RETRY_FIRST,
   DIAL_RETRY_MAX,
+  DRAIN_TIMEOUT,
   HANDSHAKE_TIMEOUT,
   KEEPALIVE_INTERVAL,
   MAX_ACCEPTED_PENDING,
@@ -85,6 +86,12 @@ export type SessionInput =
   | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number }
   | { readonly type: 'data'; readonly conn: ConnId; readonly bytes: Uint8Array }
   | { readonly type: 'conn_closed'; readonly conn: ConnId }
+  /** Our unsent bytes for the connection rose above SEND_BACKLOG_MAX (`over`) or fell back to it or below. */
+  | { readonly type: 'backlog'; readonly conn: ConnId; readonly over: boolean }
+  /** Everything written to the connection so far has left us (an unsent PONG, if any, is gone). */
+  | { readonly type: 'flushed'; readonly conn: ConnId }
+  /** The UI's output is backed up (`blocked`): the driver stops reading from the peer until it is not. */
+  | { readonly type: 'output'; readonly blocked: boolean }
   | { readonly type: 'send'; readonly text: string }
   | { readonly type: 'quit' }
   | { readonly type: 'tick' };
@@ -173,6 +180,8 @@ interface Rendezvous {
    * settle on different connections (the peer, if it took the lost one, loses its session with it).
    */
   lostCommit: boolean;
+  /** The UI's output is backed up (see {@link Active.outputBlocked}), carried into the session. */
+  outputBlocked: boolean;
 }
 
 interface Active {
@@ -186,6 +195,12 @@ interface Active {
   nextId: number;
   readonly unacked: Set<number>;
   reassembly: Reassembly;
+  /** A PONG was written and has not left yet: a PING meanwhile gets no second one (flow control). */
+  pongUnsent: boolean;
+  /** Since when our unsent bytes are over SEND_BACKLOG_MAX, or null: the peer must drain by DRAIN_TIMEOUT. */
+  backlogSince: number | null;
+  /** The UI's output is backed up, so we do not read: the peer's silence then says nothing about it. */
+  outputBlocked: boolean;
 }
 
 type Phase =
@@ -353,6 +368,18 @@ class Machine {
       case 'conn_closed':
         this.#onConnClosed(input.conn);
         return;
+      case 'backlog':
+        if (p.kind === 'active' && p.conn.id === input.conn) {
+          if (!input.over) p.backlogSince = null;
+          else p.backlogSince ??= this.#now;
+        }
+        return;
+      case 'flushed':
+        if (p.kind === 'active' && p.conn.id === input.conn) p.pongUnsent = false;
+        return;
+      case 'output':
+        this.#onOutput(input.blocked);
+        return;
       case 'send':
         this.#onSend(input.text);
         return;
@@ -393,7 +420,8 @@ class Machine {
       case 'active':
         return Math.min(
           p.lastSent + KEEPALIVE_INTERVAL,
-          p.lastReceived + PEER_GONE_AFTER,
+          p.outputBlocked ? Infinity : p.lastReceived + PEER_GONE_AFTER,
+          p.backlogSince === null ? Infinity : p.backlogSince + DRAIN_TIMEOUT,
           p.lastText + p.limits.idle,
           p.startedAt + p.limits.maxSession,
         );
@@ -415,6 +443,7 @@ class Machine {
       dialCount: 0,
       lastFailure: null,
       lostCommit: false,
+      outputBlocked: false,
     };
     this.#phase = r;
     this.#emit({ type: 'window', ms: this.#config.window });
@@ -749,6 +778,9 @@ class Machine {
       nextId: 1,
       unacked: new Set(),
       reassembly: EMPTY_REASSEMBLY,
+      pongUnsent: false,
+      backlogSince: null,
+      outputBlocked: this.#outputBlocked,
     };
     this.#emit({ type: 'active', tag: conn.tag, idle: limits.idle, maxSession: limits.maxSession, initiator: conn.initiator });
   }
@@ -773,6 +805,10 @@ class Machine {
         this.#emit({ type: 'delivered', id: record.id });
         return;
       case 'PING':
+        // One PONG answers every PING that arrives before it has left: a peer that sends PINGs and
+        // does not read cannot make us hold more than one (docs/protocol.md "Flow control").
+        if (a.pongUnsent) return;
+        a.pongUnsent = true;
         this.#writeRecord(a.conn, { type: 'PONG' });
         return;
       case 'PONG':
@@ -805,6 +841,25 @@ class Machine {
       if (r.type === 'TEXT') r.chunk.fill(0); // our encoded text, once sealed
     }
     this.#emit({ type: 'sent', id });
+  }
+
+  /**
+   * The UI's output backed up or drained. While it is backed up the driver reads nothing from the
+   * peer, so the peer's silence is ours: the peer's time to be gone counts again from when it drains.
+   * Kept in rendezvous too, so that a session that opens meanwhile starts with it.
+   */
+  #onOutput(blocked: boolean): void {
+    const p = this.#phase;
+    if (p.kind === 'rendezvous') p.outputBlocked = blocked;
+    if (p.kind !== 'active') return;
+    if (p.outputBlocked && !blocked) p.lastReceived = Math.max(p.lastReceived, this.#now);
+    p.outputBlocked = blocked;
+  }
+
+  /** Whether the UI's output was backed up when the session opened (held by the rendezvous). */
+  get #outputBlocked(): boolean {
+    const p = this.#phase;
+    return p.kind === 'rendezvous' && p.outputBlocked;
   }
 
   #onQuit(): void {
@@ -866,7 +921,9 @@ class Machine {
           this.#endActive(p, 'max_duration');
         } else if (now >= p.lastText + p.limits.idle) {
           this.#endActive(p, 'idle');
-        } else if (now >= p.lastReceived + PEER_GONE_AFTER) {
+        } else if (p.backlogSince !== null && now >= p.backlogSince + DRAIN_TIMEOUT) {
+          this.#terminate('error', 'PEER_NOT_READING', true, 'error');
+        } else if (!p.outputBlocked && now >= p.lastReceived + PEER_GONE_AFTER) {
           this.#terminate('peer_gone', 'PEER_GONE', true, null);
         } else if (now >= p.lastSent + KEEPALIVE_INTERVAL) {
           this.#writeRecord(p.conn, { type: 'PING' });
