@@ -85,6 +85,8 @@ export class SessionDriver {
   #unpublishing: Promise<unknown> = Promise.resolve();
   /** Dials under way: the attempt is not over while one could still connect. */
   readonly #dials = new Set<Promise<unknown>>();
+  /** The connections those dials are for: only they can be abandoned before they exist. */
+  readonly #dialing = new Set<ConnId>();
   /** Aborts whatever the transport still has under way once the attempt ends. */
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | null = null;
@@ -162,9 +164,12 @@ export class SessionDriver {
     this.#feed({ type: 'output', blocked });
   }
 
-  /** Teardown entries still under way (diagnostics): bounded by the live connections, never by those closed. */
-  get pendingTeardown(): number {
-    return this.#teardown.size;
+  /**
+   * Bookkeeping entries held for teardown (closes, probes, transport stops, abandoned dials): bounded
+   * by what is under way, never by the connections that came and went. Diagnostics and tests.
+   */
+  get pendingEntries(): number {
+    return this.#teardown.size + this.#abandoned.size;
   }
 
   /** Steps the machine through every queued input, then dispatches the events (`null`: just drain). */
@@ -247,6 +252,7 @@ export class SessionDriver {
           break;
         case 'dial': {
           const conn = action.conn;
+          this.#dialing.add(conn);
           const dialing: Promise<unknown> = attempt(() => this.#transport.dial(action.day, this.#abort.signal)).then(
             (socket) => {
               if (this.#abandoned.delete(conn) || this.#finished) {
@@ -260,7 +266,10 @@ export class SessionDriver {
               this.#abandoned.delete(conn);
               this.#feed({ type: 'dial_failed', conn, code: codeOf(e) });
             },
-          ).finally(() => this.#dials.delete(dialing));
+          ).finally(() => {
+            this.#dials.delete(dialing);
+            this.#dialing.delete(conn);
+          });
           this.#dials.add(dialing);
           break;
         }
@@ -341,7 +350,8 @@ export class SessionDriver {
   #closeConn(conn: ConnId): void {
     const link = this.#sockets.get(conn);
     if (link === undefined) {
-      this.#abandoned.add(conn);
+      // A dial still under way: its socket is closed when it arrives. Anything else is gone already.
+      if (this.#dialing.has(conn)) this.#abandoned.add(conn);
       return;
     }
     const socket = link.socket;

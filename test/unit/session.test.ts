@@ -7,6 +7,7 @@ import { createHandshake, ENTRECHAT_NOISE_HASH, HandshakeState, SECRETS_FOR_TEST
 import { decodeRecord, encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import {
   CLOSE_GRACE,
+  DRAIN_TIMEOUT,
   HANDSHAKE_TIMEOUT,
   IDLE_DEFAULT,
   KEEPALIVE_INTERVAL,
@@ -641,4 +642,92 @@ test('Tor going away while the session is closing does not turn a quit into an e
   s.sim.feed('A', { type: 'conn_closed', conn: 'x' });
   assert.equal(s.sim.peers.A.closed()?.reason, 'quit');
   assert.deepEqual(s.codes(), []);
+});
+
+// --- flow control (docs/protocol.md "Flow control") ---
+
+/** Reads what alice writes from now on, as bob: each call opens the new records and returns all read so far. */
+function recordReader(s: Scripted): () => SessionRecord[] {
+  let at = s.sim.peers.A.actions.length;
+  // Bob's keys must first open what alice sent before (her handshake reply is not a record).
+  for (const bytes of writes(s.sim.peers.A.actions).slice(1)) s.recv.decrypt(bytes);
+  const seen: SessionRecord[] = [];
+  return () => {
+    const actions = s.sim.peers.A.actions;
+    for (const bytes of writes(actions.slice(at))) seen.push(decodeRecord(s.recv.decrypt(bytes)));
+    at = actions.length;
+    return seen;
+  };
+}
+
+test('a flood of PINGs gets one PONG until it has left; the next PING after flushed gets the next', () => {
+  const s = scriptedSession();
+  const sent = recordReader(s);
+  for (let k = 0; k < 100; k++) s.send({ type: 'PING' });
+  assert.deepEqual(sent().map((r) => r.type), ['PONG'], 'at most one unsent PONG');
+  s.sim.feed('A', { type: 'flushed', conn: 'other' });
+  s.send({ type: 'PING' });
+  assert.equal(sent().length, 1, 'flushed for another connection changes nothing');
+  s.sim.feed('A', { type: 'flushed', conn: 'x' });
+  for (let k = 0; k < 10; k++) s.send({ type: 'PING' });
+  assert.deepEqual(sent().map((r) => r.type), ['PONG', 'PONG']);
+  assert.equal(s.sim.peers.A.phase, 'active');
+});
+
+test('unsent bytes over the bound for DRAIN_TIMEOUT end the session with PEER_NOT_READING and CLOSE(error)', () => {
+  const s = scriptedSession();
+  const t0 = s.sim.now;
+  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.now = t0 + DRAIN_TIMEOUT / 2;
+  // Still over: the deadline counts from when it went over, not from the last report.
+  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.now = t0 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  const sent = recordReader(s);
+  const from = s.sim.peers.A.actions.length;
+  s.sim.now = t0 + DRAIN_TIMEOUT;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.deadline, null);
+  assert.deepEqual(s.codes(), ['PEER_NOT_READING']);
+  assert.equal(s.sim.peers.A.closed()?.hadSession, true);
+  assert.deepEqual(sent(), [{ type: 'CLOSE', reason: 'error' }]);
+  assert.ok(s.sim.peers.A.actions.slice(from).some((a) => a.type === 'close_conn' && a.conn === 'x'));
+});
+
+test('a backlog that drains in time does not end the session; the next one gets a fresh DRAIN_TIMEOUT', () => {
+  const s = scriptedSession();
+  const t0 = s.sim.now;
+  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.now = t0 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'backlog', conn: 'x', over: false });
+  s.send({ type: 'PING' }); // the peer is alive
+  s.sim.now = t0 + DRAIN_TIMEOUT;
+  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.now = t0 + 2 * DRAIN_TIMEOUT - 2;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  assert.deepEqual(s.codes(), []);
+  s.sim.now = t0 + 2 * DRAIN_TIMEOUT;
+  s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), ['PEER_NOT_READING']);
+});
+
+test('while our output is backed up the peer is not read, so its silence is not PEER_GONE; after, it counts again', () => {
+  const s = scriptedSession();
+  const t0 = s.sim.now;
+  s.sim.feed('A', { type: 'output', blocked: true });
+  for (let t = t0; t <= t0 + 3 * PEER_GONE_AFTER; t += KEEPALIVE_INTERVAL) {
+    s.sim.now = t;
+    s.sim.feed('A', { type: 'tick' });
+  }
+  assert.equal(s.sim.peers.A.phase, 'active', 'not gone while we are the ones not reading');
+  const t1 = s.sim.now;
+  s.sim.feed('A', { type: 'output', blocked: false });
+  s.sim.now = t1 + PEER_GONE_AFTER - 1;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  s.sim.now = t1 + PEER_GONE_AFTER;
+  s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), ['PEER_GONE']);
 });
