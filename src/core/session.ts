@@ -86,10 +86,11 @@ export type SessionInput =
   | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number }
   | { readonly type: 'data'; readonly conn: ConnId; readonly bytes: Uint8Array }
   | { readonly type: 'conn_closed'; readonly conn: ConnId }
-  /** Our unsent bytes for the connection rose above SEND_BACKLOG_MAX (`over`) or fell back to it or below. */
-  | { readonly type: 'backlog'; readonly conn: ConnId; readonly over: boolean }
-  /** Everything written to the connection so far has left us (an unsent PONG, if any, is gone). */
-  | { readonly type: 'flushed'; readonly conn: ConnId }
+  /**
+   * Bytes written to the connection have left us (handed to the kernel or the stream underneath);
+   * `all`: everything written so far has (an unsent PONG, if any, is gone).
+   */
+  | { readonly type: 'flushed'; readonly conn: ConnId; readonly all: boolean }
   /** The UI's output is backed up (`blocked`): the driver stops reading from the peer until it is not. */
   | { readonly type: 'output'; readonly blocked: boolean }
   | { readonly type: 'send'; readonly text: string }
@@ -197,8 +198,11 @@ interface Active {
   reassembly: Reassembly;
   /** A PONG was written and has not left yet: a PING meanwhile gets no second one (flow control). */
   pongUnsent: boolean;
-  /** Since when our unsent bytes are over SEND_BACKLOG_MAX, or null: the peer must drain by DRAIN_TIMEOUT. */
-  backlogSince: number | null;
+  /**
+   * Since when something we wrote is waiting to leave with nothing leaving meanwhile, or null when
+   * everything has left: the peer must take some of it within DRAIN_TIMEOUT.
+   */
+  stuckSince: number | null;
   /** The UI's output is backed up, so we do not read: the peer's silence then says nothing about it. */
   outputBlocked: boolean;
 }
@@ -368,14 +372,12 @@ class Machine {
       case 'conn_closed':
         this.#onConnClosed(input.conn);
         return;
-      case 'backlog':
-        if (p.kind === 'active' && p.conn.id === input.conn) {
-          if (!input.over) p.backlogSince = null;
-          else p.backlogSince ??= this.#now;
-        }
-        return;
       case 'flushed':
-        if (p.kind === 'active' && p.conn.id === input.conn) p.pongUnsent = false;
+        if (p.kind === 'active' && p.conn.id === input.conn) {
+          // Progress: the peer is taking what we send. The deadline counts from here.
+          p.stuckSince = input.all ? null : this.#now;
+          if (input.all) p.pongUnsent = false;
+        }
         return;
       case 'output':
         this.#onOutput(input.blocked);
@@ -421,7 +423,7 @@ class Machine {
         return Math.min(
           p.lastSent + KEEPALIVE_INTERVAL,
           p.outputBlocked ? Infinity : p.lastReceived + PEER_GONE_AFTER,
-          p.backlogSince === null ? Infinity : p.backlogSince + DRAIN_TIMEOUT,
+          p.stuckSince === null ? Infinity : p.stuckSince + DRAIN_TIMEOUT,
           p.lastText + p.limits.idle,
           p.startedAt + p.limits.maxSession,
         );
@@ -510,7 +512,10 @@ class Machine {
     plaintext.fill(0);
     if (sealed.length !== RECORD_SIZE) throw new InternalError('sealed record has the wrong size');
     this.#act({ type: 'write', conn: conn.id, bytes: sealed });
-    if (this.#phase.kind === 'active' && this.#phase.conn === conn) this.#phase.lastSent = this.#now;
+    if (this.#phase.kind === 'active' && this.#phase.conn === conn) {
+      this.#phase.lastSent = this.#now;
+      this.#phase.stuckSince ??= this.#now;
+    }
   }
 
   /** A connection other than the session's failed: drop it, keep the attempt going. */
@@ -779,7 +784,7 @@ class Machine {
       unacked: new Set(),
       reassembly: EMPTY_REASSEMBLY,
       pongUnsent: false,
-      backlogSince: null,
+      stuckSince: null,
       outputBlocked: this.#outputBlocked,
     };
     this.#emit({ type: 'active', tag: conn.tag, idle: limits.idle, maxSession: limits.maxSession, initiator: conn.initiator });
@@ -921,7 +926,7 @@ class Machine {
           this.#endActive(p, 'max_duration');
         } else if (now >= p.lastText + p.limits.idle) {
           this.#endActive(p, 'idle');
-        } else if (p.backlogSince !== null && now >= p.backlogSince + DRAIN_TIMEOUT) {
+        } else if (p.stuckSince !== null && now >= p.stuckSince + DRAIN_TIMEOUT) {
           this.#terminate('error', 'PEER_NOT_READING', true, 'error');
         } else if (!p.outputBlocked && now >= p.lastReceived + PEER_GONE_AFTER) {
           this.#terminate('peer_gone', 'PEER_GONE', true, null);

@@ -54,7 +54,7 @@ interface Link {
   readonly socket: Duplex;
   /** Bytes written whose write callback has not run yet. */
   unsent: number;
-  /** `unsent` is over SEND_BACKLOG_MAX: the machine was told, and we do not read. */
+  /** `unsent` is over SEND_BACKLOG_MAX: we do not read. */
   over: boolean;
   /** socket.pause() is in effect. */
   paused: boolean;
@@ -315,8 +315,8 @@ export class SessionDriver {
 
   /**
    * Writes and counts the bytes until they have left. Past SEND_BACKLOG_MAX the connection is no
-   * longer read and the machine is told (it gives the peer DRAIN_TIMEOUT to read); once everything
-   * has left, the machine hears `flushed` (an unsent PONG is gone).
+   * longer read until they are back under it. The machine hears of every write that left (it gives
+   * a peer that takes nothing DRAIN_TIMEOUT) and of when everything has (an unsent PONG is gone).
    */
   #write(link: Link, bytes: Uint8Array): void {
     const n = bytes.length;
@@ -327,14 +327,12 @@ export class SessionDriver {
       if (link.over && link.unsent <= SEND_BACKLOG_MAX) {
         link.over = false;
         this.#updateReading(link);
-        this.#feed({ type: 'backlog', conn: link.conn, over: false });
       }
-      if (link.unsent === 0) this.#feed({ type: 'flushed', conn: link.conn });
+      this.#feed({ type: 'flushed', conn: link.conn, all: link.unsent === 0 });
     });
     if (!link.over && link.unsent > SEND_BACKLOG_MAX) {
       link.over = true;
       this.#updateReading(link);
-      this.#feed({ type: 'backlog', conn: link.conn, over: true });
     }
   }
 

@@ -665,22 +665,23 @@ test('a flood of PINGs gets one PONG until it has left; the next PING after flus
   const sent = recordReader(s);
   for (let k = 0; k < 100; k++) s.send({ type: 'PING' });
   assert.deepEqual(sent().map((r) => r.type), ['PONG'], 'at most one unsent PONG');
-  s.sim.feed('A', { type: 'flushed', conn: 'other' });
+  s.sim.feed('A', { type: 'flushed', conn: 'other', all: true });
   s.send({ type: 'PING' });
   assert.equal(sent().length, 1, 'flushed for another connection changes nothing');
-  s.sim.feed('A', { type: 'flushed', conn: 'x' });
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: false });
+  s.send({ type: 'PING' });
+  assert.equal(sent().length, 1, 'a PONG still waiting: no second one');
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true });
   for (let k = 0; k < 10; k++) s.send({ type: 'PING' });
   assert.deepEqual(sent().map((r) => r.type), ['PONG', 'PONG']);
   assert.equal(s.sim.peers.A.phase, 'active');
 });
 
-test('unsent bytes over the bound for DRAIN_TIMEOUT end the session with PEER_NOT_READING and CLOSE(error)', () => {
+test('what we wrote not leaving for DRAIN_TIMEOUT ends the session with PEER_NOT_READING and CLOSE(error)', () => {
   const s = scriptedSession();
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true }); // the COMMIT_ACK left
   const t0 = s.sim.now;
-  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
-  s.sim.now = t0 + DRAIN_TIMEOUT / 2;
-  // Still over: the deadline counts from when it went over, not from the last report.
-  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.send({ type: 'PING' }); // its PONG does not leave: the peer reads nothing
   s.sim.now = t0 + DRAIN_TIMEOUT - 1;
   s.sim.feed('A', { type: 'tick' });
   assert.equal(s.sim.peers.A.phase, 'active');
@@ -695,20 +696,25 @@ test('unsent bytes over the bound for DRAIN_TIMEOUT end the session with PEER_NO
   assert.ok(s.sim.peers.A.actions.slice(from).some((a) => a.type === 'close_conn' && a.conn === 'x'));
 });
 
-test('a backlog that drains in time does not end the session; the next one gets a fresh DRAIN_TIMEOUT', () => {
+test('a peer that takes some of what we send gets DRAIN_TIMEOUT from the last progress; all gone clears it', () => {
   const s = scriptedSession();
   const t0 = s.sim.now;
-  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.feed('A', { type: 'send', text: 'x'.repeat(5000) }); // several records
   s.sim.now = t0 + DRAIN_TIMEOUT - 1;
-  s.sim.feed('A', { type: 'backlog', conn: 'x', over: false });
-  s.send({ type: 'PING' }); // the peer is alive
-  s.sim.now = t0 + DRAIN_TIMEOUT;
-  s.sim.feed('A', { type: 'backlog', conn: 'x', over: true });
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: false }); // some of it left
+  s.send({ type: 'PING' }); // the peer is there (its PONG waits behind the text)
   s.sim.now = t0 + 2 * DRAIN_TIMEOUT - 2;
   s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), [], 'progress moved the deadline');
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true });
+  s.sim.feed('A', { type: 'flushed', conn: 'other', all: false }); // another connection's: no effect
+  const t1 = t0 + 2 * DRAIN_TIMEOUT + 10;
+  s.sim.now = t1;
+  s.send({ type: 'PING' }); // answered: a PONG is written, a fresh deadline
+  s.sim.now = t1 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'tick' });
   assert.equal(s.sim.peers.A.phase, 'active');
-  assert.deepEqual(s.codes(), []);
-  s.sim.now = t0 + 2 * DRAIN_TIMEOUT;
+  s.sim.now = t1 + DRAIN_TIMEOUT;
   s.sim.feed('A', { type: 'tick' });
   assert.deepEqual(s.codes(), ['PEER_NOT_READING']);
 });
@@ -720,6 +726,7 @@ test('while our output is backed up the peer is not read, so its silence is not 
   for (let t = t0; t <= t0 + 3 * PEER_GONE_AFTER; t += KEEPALIVE_INTERVAL) {
     s.sim.now = t;
     s.sim.feed('A', { type: 'tick' });
+    s.sim.feed('A', { type: 'flushed', conn: 'x', all: true }); // our keepalives leave
   }
   assert.equal(s.sim.peers.A.phase, 'active', 'not gone while we are the ones not reading');
   const t1 = s.sim.now;
