@@ -89,6 +89,14 @@ export class HostilePeer {
     });
   }
 
+  /** From now on takes one byte a second of what the victim sends (a reader too slow to matter). */
+  readSlowly(): void {
+    const socket = this.#socket;
+    if (socket === null) throw new Error('open() first');
+    const timer = setInterval(() => { socket.read(1); }, 1000);
+    socket.once('close', () => { clearInterval(timer); });
+  }
+
   /** Ends the connection abruptly (no CLOSE). */
   hangUp(): void {
     this.#socket?.destroy();
