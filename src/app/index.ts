@@ -18,7 +18,7 @@ export { doctor, type DoctorCheck } from './doctor.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
 export { refuseExistingIdentity, storeNeedsPassphrase } from './store-auth.ts';
 export * from './testnet.ts';
-export { bounded, talk, talkTo, type ClosedEvent, type ContactTalkHandle, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
+export { bounded, talk, talkTo, type ClosedEvent, type ContactTalkHandle, type OutputSink, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';
 export {

@@ -42,6 +42,16 @@ export interface TorRoute {
 
 export type Route = LoopbackRoute | TorRoute;
 
+/**
+ * Where a UI writes what the session shows (stdout, a terminal, a page's connection): any Writable
+ * fits, and a page can implement it over its own buffer. While it holds more than its bound (its highWaterMark) of unwritten output, nothing more is
+ * read from the peer, so that a flood waits in the peer's socket, not in our memory.
+ */
+export interface OutputSink {
+  readonly writableNeedDrain: boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
 export interface TalkOptions {
   readonly identity: Identity;
   readonly peerPublic: Uint8Array;
@@ -51,6 +61,8 @@ export interface TalkOptions {
   readonly idle?: number;
   readonly maxSession?: number;
   readonly onEvent: (event: TalkEvent) => void;
+  /** Where `onEvent` writes: checked after each event; while it is backed up the peer is not read. */
+  readonly output?: OutputSink;
   /** One clock for the day and the deadlines, for tests; by default the wall clock gives the day and a
    * monotonic clock the deadlines. */
   readonly now?: () => number;
@@ -106,7 +118,24 @@ export function talk(options: TalkOptions): TalkHandle {
     peerPublic: options.peerPublic,
     nowMs: (options.now ?? Date.now)(),
   });
-  let driver: SessionDriver;
+  let driver: SessionDriver | null = null;
+  const output = options.output;
+  let waitingForDrain = false;
+  const onEvent = output === undefined ? options.onEvent : (event: TalkEvent): void => {
+    try {
+      options.onEvent(event);
+    } finally {
+      if (!waitingForDrain && output.writableNeedDrain && driver !== null) {
+        const d = driver;
+        waitingForDrain = true;
+        d.setOutputBlocked(true);
+        output.once('drain', () => {
+          waitingForDrain = false;
+          d.setOutputBlocked(false);
+        });
+      }
+    }
+  };
   try {
     // Near UTC midnight both days, on either route: over loopback both are dialled on the one port.
     const days = plan.days.map((d) => ({
@@ -117,18 +146,19 @@ export function talk(options: TalkOptions): TalkHandle {
     driver = new SessionDriver({
       config: { ownKey: options.identity.key, peerPublic: options.peerPublic, days, window, limits: { idle, maxSession } },
       transport: transportFor(options.route, plan),
-      onEvent: options.onEvent,
+      onEvent,
       ...(options.now !== undefined ? { now: options.now } : {}),
     });
   } catch (e) {
     wipePlan(plan);
     throw e;
   }
-  driver.start();
+  const d = driver;
+  d.start();
   return {
-    send: (text) => driver.send(text),
-    quit: () => { driver.quit(); },
-    done: driver.done,
+    send: (text) => d.send(text),
+    quit: () => { d.quit(); },
+    done: d.done,
   };
 }
 

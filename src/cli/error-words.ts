@@ -53,6 +53,7 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   PEER_GONE: "Nothing came from the peer for 45 s: it is gone.",
   PEER_ABSENT: "The window ended and the peer never answered: not there, or still starting. Tried again, it may work; if it never does, one of you may hold a wrong contact code (compare safety numbers).",
   PEER_CLOSED_WITH_ERROR: "The peer closed the session, or one connection during the rendezvous, because of an error on its side (a failed or timed-out handshake, a protocol error); also a CLOSE(superseded) in an open session, which a correct peer never sends.",
+  PEER_NOT_READING: "The peer stopped reading what we sent (our unsent bytes stayed over the bound for 30 s): it is broken or hostile; we stopped reading it, and the session ended.",
   DECRYPT_FAILED: "The peer's message did not authenticate: a wrong or unverified contact key on either side, or bytes altered, replayed, reordered or truncated in transit.",
   BAD_PUBLIC_KEY: "The peer sent an invalid (small-order) X25519 key; the connection is refused.",
   NONCE_EXHAUSTED: "The session has used up its message counter (2^64 − 1 records) and must end; not reachable within the session limits.",

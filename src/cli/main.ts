@@ -25,6 +25,7 @@ import {
   talkTo,
   UsageError,
   whoami,
+  type OutputSink,
   type StoreAuth,
   type TalkEvent,
   type DemoLine,
@@ -107,6 +108,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not
 interface Io {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
+  /** What `out` writes to, when it can be backed up (stdout): a session stops reading the peer meanwhile. */
+  readonly sink?: OutputSink;
 }
 
 const OPTIONS = {
@@ -481,7 +484,7 @@ async function talkChat(home: string, name: string, route: Route, auth: StoreAut
   const closed = await runChat({
     peer: name,
     tor: route.kind === 'loopback' ? 'none' : route.tor.kind === 'spawn' ? 'own' : 'borrowed',
-    start: (onEvent) => talkTo({ home, auth, contact: name, route, ...limits, onEvent }),
+    start: (onEvent) => talkTo({ home, auth, contact: name, route, ...limits, onEvent, ...(io.sink !== undefined ? { output: io.sink } : {}) }),
   }, io.out);
   return exitCodeForClose(closed);
 }
@@ -535,6 +538,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   const route = await routeFrom(values);
   const limits = talkLimits(values);
   const auth = await authForExisting(home, values);
+  const sink = io.sink !== undefined ? { output: io.sink } : {};
   if (values.json !== true) return talkChat(home, name, route, auth, limits, io);
   const unacked = new Set<number>();
   let inputEnded = false;
@@ -611,6 +615,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       route,
       ...limits,
       onEvent,
+      ...sink,
     });
     if (signalled.once) session.quit();
     return exitCodeForClose(await session.done);

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   PEER_GONE: 'peer',
   PEER_ABSENT: 'peer',
   PEER_CLOSED_WITH_ERROR: 'peer',
+  PEER_NOT_READING: 'peer',
 
   // --- authenticated encryption said no (CryptoError) ---
   DECRYPT_FAILED: 'crypto',

@@ -85,6 +85,12 @@ export const DOCTOR_CHECK_TIMEOUT = 20 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
 
+// --- flow control (docs/protocol.md "Flow control") ---
+/** Our unsent bytes for one connection above which we stop reading it (8 records): what a peer makes us answer must leave before we read more. */
+export const SEND_BACKLOG_MAX = 8 * RECORD_SIZE;
+/** Unsent bytes above SEND_BACKLOG_MAX for this long mean a peer that does not read (PEER_NOT_READING): under PEER_GONE_AFTER, and long enough for Tor to carry a full window of our messages. */
+export const DRAIN_TIMEOUT = 30 * SECOND;
+
 // --- tor ---
 /** Longest control-port line we accept from tor (64 KiB): far above any line tor writes (long values come as data blocks); bounds buffering. */
 export const MAX_CONTROL_LINE = 64 * 1024;

@@ -25,6 +25,7 @@ import {
   CLOSE_GRACE,
   DIAL_RETRY_FIRST,
   DIAL_RETRY_MAX,
+  DRAIN_TIMEOUT,
   HANDSHAKE_TIMEOUT,
   KEEPALIVE_INTERVAL,
   MAX_ACCEPTED_PENDING,
@@ -87,6 +88,13 @@ export type SessionInput =
   | { readonly type: 'accepted'; readonly conn: ConnId; readonly day: number | null }
   | { readonly type: 'data'; readonly conn: ConnId; readonly bytes: Uint8Array }
   | { readonly type: 'conn_closed'; readonly conn: ConnId }
+  /**
+   * Bytes written to the connection have left us (handed to the kernel or the stream underneath);
+   * `all`: everything written so far has (an unsent PONG, if any, is gone).
+   */
+  | { readonly type: 'flushed'; readonly conn: ConnId; readonly all: boolean }
+  /** The UI's output is backed up (`blocked`): the driver stops reading from the peer until it is not. */
+  | { readonly type: 'output'; readonly blocked: boolean }
   | { readonly type: 'send'; readonly text: string }
   | { readonly type: 'quit' }
   | { readonly type: 'tick' };
@@ -178,6 +186,8 @@ interface Rendezvous {
    * settle on different connections (the peer, if it took the lost one, loses its session with it).
    */
   lostCommit: boolean;
+  /** The UI's output is backed up (see {@link Active.outputBlocked}), carried into the session. */
+  outputBlocked: boolean;
 }
 
 interface Active {
@@ -191,6 +201,15 @@ interface Active {
   nextId: number;
   readonly unacked: Set<number>;
   reassembly: Reassembly;
+  /** A PONG was written and has not left yet: a PING meanwhile gets no second one (flow control). */
+  pongUnsent: boolean;
+  /**
+   * Since when something we wrote is waiting to leave with nothing leaving meanwhile, or null when
+   * everything has left: the peer must take some of it within DRAIN_TIMEOUT.
+   */
+  stuckSince: number | null;
+  /** The UI's output is backed up, so we do not read: the peer's silence then says nothing about it. */
+  outputBlocked: boolean;
 }
 
 type Phase =
@@ -358,6 +377,16 @@ class Machine {
       case 'conn_closed':
         this.#onConnClosed(input.conn);
         return;
+      case 'flushed':
+        if (p.kind === 'active' && p.conn.id === input.conn) {
+          // Progress: the peer is taking what we send. The deadline counts from here.
+          p.stuckSince = input.all ? null : this.#now;
+          if (input.all) p.pongUnsent = false;
+        }
+        return;
+      case 'output':
+        this.#onOutput(input.blocked);
+        return;
       case 'send':
         this.#onSend(input.text);
         return;
@@ -398,7 +427,8 @@ class Machine {
       case 'active':
         return Math.min(
           p.lastSent + KEEPALIVE_INTERVAL,
-          p.lastReceived + PEER_GONE_AFTER,
+          p.outputBlocked ? Infinity : p.lastReceived + PEER_GONE_AFTER,
+          p.stuckSince === null ? Infinity : p.stuckSince + DRAIN_TIMEOUT,
           p.lastText + p.limits.idle,
           p.startedAt + p.limits.maxSession,
         );
@@ -420,6 +450,7 @@ class Machine {
       dialCount: 0,
       lastFailure: null,
       lostCommit: false,
+      outputBlocked: false,
     };
     this.#phase = r;
     this.#emit({ type: 'window', ms: this.#config.window });
@@ -487,7 +518,10 @@ class Machine {
     plaintext.fill(0);
     if (sealed.length !== RECORD_SIZE) throw new InternalError('sealed record has the wrong size');
     this.#act({ type: 'write', conn: conn.id, bytes: sealed });
-    if (this.#phase.kind === 'active' && this.#phase.conn === conn) this.#phase.lastSent = this.#now;
+    if (this.#phase.kind === 'active' && this.#phase.conn === conn) {
+      this.#phase.lastSent = this.#now;
+      this.#phase.stuckSince ??= this.#now;
+    }
   }
 
   /** A connection other than the session's failed: drop it, keep the attempt going. */
@@ -786,6 +820,9 @@ class Machine {
       nextId: 1,
       unacked: new Set(),
       reassembly: EMPTY_REASSEMBLY,
+      pongUnsent: false,
+      stuckSince: null,
+      outputBlocked: this.#outputBlocked,
     };
     this.#emit({ type: 'active', tag: conn.tag, idle: limits.idle, maxSession: limits.maxSession, initiator: conn.initiator });
   }
@@ -810,6 +847,10 @@ class Machine {
         this.#emit({ type: 'delivered', id: record.id });
         return;
       case 'PING':
+        // One PONG answers every PING that arrives before it has left: a peer that sends PINGs and
+        // does not read cannot make us hold more than one (docs/protocol.md "Flow control").
+        if (a.pongUnsent) return;
+        a.pongUnsent = true;
         this.#writeRecord(a.conn, { type: 'PONG' });
         return;
       case 'PONG':
@@ -842,6 +883,25 @@ class Machine {
       if (r.type === 'TEXT') r.chunk.fill(0); // our encoded text, once sealed
     }
     this.#emit({ type: 'sent', id });
+  }
+
+  /**
+   * The UI's output backed up or drained. While it is backed up the driver reads nothing from the
+   * peer, so the peer's silence is ours: the peer's time to be gone counts again from when it drains.
+   * Kept in rendezvous too, so that a session that opens meanwhile starts with it.
+   */
+  #onOutput(blocked: boolean): void {
+    const p = this.#phase;
+    if (p.kind === 'rendezvous') p.outputBlocked = blocked;
+    if (p.kind !== 'active') return;
+    if (p.outputBlocked && !blocked) p.lastReceived = Math.max(p.lastReceived, this.#now);
+    p.outputBlocked = blocked;
+  }
+
+  /** Whether the UI's output was backed up when the session opened (held by the rendezvous). */
+  get #outputBlocked(): boolean {
+    const p = this.#phase;
+    return p.kind === 'rendezvous' && p.outputBlocked;
   }
 
   #onQuit(): void {
@@ -903,7 +963,9 @@ class Machine {
           this.#endActive(p, 'max_duration');
         } else if (now >= p.lastText + p.limits.idle) {
           this.#endActive(p, 'idle');
-        } else if (now >= p.lastReceived + PEER_GONE_AFTER) {
+        } else if (p.stuckSince !== null && now >= p.stuckSince + DRAIN_TIMEOUT) {
+          this.#terminate('error', 'PEER_NOT_READING', true, 'error');
+        } else if (!p.outputBlocked && now >= p.lastReceived + PEER_GONE_AFTER) {
           this.#terminate('peer_gone', 'PEER_GONE', true, null);
         } else if (now >= p.lastSent + KEEPALIVE_INTERVAL) {
           this.#writeRecord(p.conn, { type: 'PING' });

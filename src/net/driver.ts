@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { InternalError, isEntrechatError, UsageError, type ErrorCode } from '../core/errors.ts';
-import { CLOSE_GRACE } from '../core/limits.ts';
+import { CLOSE_GRACE, SEND_BACKLOG_MAX } from '../core/limits.ts';
 import {
   abortSession,
   createSession,
@@ -45,6 +45,21 @@ function attempt<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * One connection's socket and what we wrote to it that has not left yet (handed to the kernel, or
+ * the stream underneath): the driver's side of flow control (docs/protocol.md "Flow control").
+ */
+interface Link {
+  readonly conn: ConnId;
+  readonly socket: Duplex;
+  /** Bytes written whose write callback has not run yet. */
+  unsent: number;
+  /** `unsent` is over SEND_BACKLOG_MAX: we do not read. */
+  over: boolean;
+  /** socket.pause() is in effect. */
+  paused: boolean;
+}
+
 function monotonicNow(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -54,17 +69,24 @@ export class SessionDriver {
   readonly #transport: Transport;
   readonly #onEvent: (event: SessionEvent) => void;
   readonly #now: () => number;
-  readonly #sockets = new Map<ConnId, Duplex>();
+  readonly #sockets = new Map<ConnId, Link>();
   /** Dials whose connection must be closed as soon as it arrives. */
   readonly #abandoned = new Set<ConnId>();
-  /** Everything teardown waits for: transport stops, and sockets finishing their close. */
-  readonly #teardown: Promise<unknown>[] = [];
+  /**
+   * Everything teardown waits for: transport stops, sockets finishing their close, probes. Each entry
+   * leaves once settled, so the set holds what is under way, not one entry per connection ever closed.
+   */
+  readonly #teardown = new Set<Promise<unknown>>();
+  /** The UI's output is backed up: no connection is read until it drains. */
+  #outputBlocked = false;
   /** The transport's start and publish, so that stopping waits for them (no listener after the end). */
   #starting: Promise<unknown> = Promise.resolve();
   #publishing: Promise<unknown> = Promise.resolve();
   #unpublishing: Promise<unknown> = Promise.resolve();
   /** Dials under way: the attempt is not over while one could still connect. */
   readonly #dials = new Set<Promise<unknown>>();
+  /** The connections those dials are for: only they can be abandoned before they exist. */
+  readonly #dialing = new Set<ConnId>();
   /** Aborts whatever the transport still has under way once the attempt ends. */
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | null = null;
@@ -128,6 +150,26 @@ export class SessionDriver {
 
   quit(): void {
     this.#feed({ type: 'quit' });
+  }
+
+  /**
+   * The UI tells whether its output (stdout, the terminal, a page) is backed up. While it is, nothing
+   * is read from any connection, so the backlog stays in the peer's socket and reaches the peer
+   * (which ends the session with PEER_NOT_READING if it lasts), not our memory. Idempotent.
+   */
+  setOutputBlocked(blocked: boolean): void {
+    if (blocked === this.#outputBlocked) return;
+    this.#outputBlocked = blocked;
+    for (const link of this.#sockets.values()) this.#updateReading(link);
+    this.#feed({ type: 'output', blocked });
+  }
+
+  /**
+   * Bookkeeping entries held for teardown (closes, probes, transport stops, abandoned dials): bounded
+   * by what is under way, never by the connections that came and went. Diagnostics and tests.
+   */
+  get pendingEntries(): number {
+    return this.#teardown.size + this.#abandoned.size;
   }
 
   /** Steps the machine through every queued input, then dispatches the events (`null`: just drain). */
@@ -210,6 +252,7 @@ export class SessionDriver {
           break;
         case 'dial': {
           const conn = action.conn;
+          this.#dialing.add(conn);
           const dialing: Promise<unknown> = attempt(() => this.#transport.dial(action.day, this.#abort.signal)).then(
             (socket) => {
               if (this.#abandoned.delete(conn) || this.#finished) {
@@ -223,13 +266,18 @@ export class SessionDriver {
               this.#abandoned.delete(conn);
               this.#feed({ type: 'dial_failed', conn, code: codeOf(e) });
             },
-          ).finally(() => this.#dials.delete(dialing));
+          ).finally(() => {
+            this.#dials.delete(dialing);
+            this.#dialing.delete(conn);
+          });
           this.#dials.add(dialing);
           break;
         }
-        case 'write':
-          this.#sockets.get(action.conn)?.write(action.bytes);
+        case 'write': {
+          const link = this.#sockets.get(action.conn);
+          if (link !== undefined) this.#write(link, action.bytes);
           break;
+        }
         case 'close_conn':
           this.#closeConn(action.conn, action.now === true);
           break;
@@ -237,12 +285,12 @@ export class SessionDriver {
           // After a publish still under way, so that no listener outlives the attempt.
           this.#abort.abort();
           this.#unpublishing = this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined);
-          this.#teardown.push(this.#unpublishing);
+          this.#track(this.#unpublishing);
           break;
         case 'stop_tor':
           // Last: after start, the listener and every dial have settled (they use what start made).
           this.#abort.abort();
-          this.#teardown.push(
+          this.#track(
             Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials])
               .then(() => attempt(() => this.#transport.stop()))
               .catch(() => undefined),
@@ -259,12 +307,52 @@ export class SessionDriver {
     }
   }
 
+  /** Keeps `p` in the teardown set until it settles. */
+  #track(p: Promise<unknown>): void {
+    const settled: Promise<unknown> = p.catch(() => undefined).finally(() => { this.#teardown.delete(settled); });
+    this.#teardown.add(settled);
+  }
+
+  /**
+   * Writes and counts the bytes until they have left. Past SEND_BACKLOG_MAX the connection is no
+   * longer read until they are back under it. The machine hears of every write that left (it gives
+   * a peer that takes nothing DRAIN_TIMEOUT) and of when everything has (an unsent PONG is gone).
+   */
+  #write(link: Link, bytes: Uint8Array): void {
+    const n = bytes.length;
+    link.unsent += n;
+    link.socket.write(bytes, () => {
+      link.unsent -= n;
+      if (this.#sockets.get(link.conn) !== link) return;
+      if (link.over && link.unsent <= SEND_BACKLOG_MAX) {
+        link.over = false;
+        this.#updateReading(link);
+      }
+      this.#feed({ type: 'flushed', conn: link.conn, all: link.unsent === 0 });
+    });
+    if (!link.over && link.unsent > SEND_BACKLOG_MAX) {
+      link.over = true;
+      this.#updateReading(link);
+    }
+  }
+
+  /** Reads a connection only while neither its own backlog nor the UI's output is over its bound. */
+  #updateReading(link: Link): void {
+    const pause = link.over || this.#outputBlocked;
+    if (pause === link.paused) return;
+    link.paused = pause;
+    if (pause) link.socket.pause();
+    else link.socket.resume();
+  }
+
   #closeConn(conn: ConnId, now: boolean): void {
-    const socket = this.#sockets.get(conn);
-    if (socket === undefined) {
-      this.#abandoned.add(conn);
+    const link = this.#sockets.get(conn);
+    if (link === undefined) {
+      // A dial still under way: its socket is closed when it arrives. Anything else is gone already.
+      if (this.#dialing.has(conn)) this.#abandoned.add(conn);
       return;
     }
+    const socket = link.socket;
     this.#sockets.delete(conn);
     // Let what was written (a CLOSE record) leave; a peer that never finishes the close does not hold
     // the socket open past CLOSE_GRACE. `now`: the machine already waited that grace.
@@ -276,7 +364,7 @@ export class SessionDriver {
         this.#feed({ type: 'conn_closed', conn });
       });
     });
-    this.#teardown.push(closed);
+    this.#track(closed);
     if (now) socket.destroy();
     else socket.end();
   }
@@ -301,12 +389,11 @@ export class SessionDriver {
     if (this.#finished) return;
     this.#finished = true;
     this.#abort.abort();
-    this.#teardown.push(...this.#dials);
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    for (const socket of this.#sockets.values()) socket.destroy();
+    for (const link of this.#sockets.values()) link.socket.destroy();
     this.#sockets.clear();
-    void Promise.allSettled(this.#teardown).then(() => { this.#resolveDone(closed); });
+    void Promise.allSettled([...this.#teardown, ...this.#dials]).then(() => { this.#resolveDone(closed); });
   }
 
   /** Teardown when the driver itself failed (a bug): every key wiped, everything ended directly. */
@@ -314,10 +401,8 @@ export class SessionDriver {
     const { hadSession } = abortSession(this.#state);
     this.#abort.abort();
     this.#unpublishing = this.#publishing.then(() => attempt(() => this.#transport.unpublish())).catch(() => undefined);
-    this.#teardown.push(
-      this.#unpublishing,
-      Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials]).then(() => attempt(() => this.#transport.stop())).catch(() => undefined),
-    );
+    this.#track(this.#unpublishing);
+    this.#track(Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials]).then(() => attempt(() => this.#transport.stop())).catch(() => undefined));
     this.#wipeTransport();
     const closed: ClosedEvent = { type: 'closed', reason: 'error', code, hadSession };
     this.#events.push(closed);
@@ -336,14 +421,16 @@ export class SessionDriver {
   }
 
   #attach(conn: ConnId, socket: Duplex): void {
-    this.#sockets.set(conn, socket);
+    const link: Link = { conn, socket, unsent: 0, over: false, paused: false };
+    this.#sockets.set(conn, link);
+    if (this.#outputBlocked) this.#updateReading(link);
     socket.on('data', (chunk: Buffer) => {
       this.#feed({ type: 'data', conn, bytes: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
     });
     // Errors are followed by 'close'; the machine learns of both as one conn_closed.
     socket.on('error', () => undefined);
     socket.once('close', () => {
-      if (this.#sockets.get(conn) === socket) {
+      if (this.#sockets.get(conn) === link) {
         this.#sockets.delete(conn);
         // A connection cut because Tor died ends the attempt with Tor's error, not as a lost peer.
         const report = (failed: ErrorCode | null): void => {
@@ -356,8 +443,7 @@ export class SessionDriver {
           report(failed);
           return;
         }
-        const probing = attempt(() => transport.probe?.() ?? Promise.resolve(null)).catch(() => null).then(report);
-        this.#teardown.push(probing);
+        this.#track(attempt(() => transport.probe?.() ?? Promise.resolve(null)).catch(() => null).then(report));
       }
     });
   }

@@ -147,7 +147,13 @@ export class Sim {
     if (result.deadline !== null && result.deadline < this.now) {
       this.violations.push(`${name} deadline in the past`);
     }
-    for (const action of result.actions) this.#route(name, action);
+    const flushed = new Set<ConnId>();
+    for (const action of result.actions) {
+      this.#route(name, action);
+      if (action.type === 'write' && this.#linkOf(name, action.conn)?.dead === false) flushed.add(action.conn);
+    }
+    // Links take every byte at once: what was written has left (the driver's write callbacks).
+    for (const conn of flushed) this.feed(name, { type: 'flushed', conn, all: true });
   }
 
   #route(name: 'A' | 'B', action: SessionAction): void {

@@ -1,10 +1,14 @@
 /** The session driver, in process: fake transports for the races, two real drivers over loopback TCP. */
 import { test } from 'node:test';
 import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
 import { ProtocolError } from '../../src/core/errors.ts';
-import { IDLE_DEFAULT, MAX_SESSION_DEFAULT } from '../../src/core/limits.ts';
+import { encodeHello, prologue } from '../../src/core/hello.ts';
+import { DRAIN_TIMEOUT, IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_SIZE, SEND_BACKLOG_MAX } from '../../src/core/limits.ts';
+import { createHandshake, ENTRECHAT_NOISE_HASH, type CipherState } from '../../src/core/noise.ts';
+import { decodeRecord, encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import type { SessionEvent } from '../../src/core/session.ts';
 import { x25519FromSecret } from '../../src/core/x25519.ts';
 import { SessionDriver } from '../../src/net/driver.ts';
@@ -210,4 +214,197 @@ test('quit to a peer that never ends the connection: at the end of the grace it 
   assert.equal(cb.reason, 'peer_quit');
   // Before the fix, the connection was only ended here, and a second CLOSE_GRACE passed before `done`.
   assert.deepEqual(atClosed, { destroyed: true, ended: false });
+});
+
+// --- flow control and bookkeeping (docs/protocol.md "Flow control") ---
+
+/**
+ * A connection whose far end is the test: what the driver writes is kept, and its write callbacks
+ * (the bytes "leaving") run only when the test lets them (`hold`); what the test pushes is read.
+ */
+class FakeSocket extends Duplex {
+  readonly written: Buffer[] = [];
+  hold = false;
+  readonly #held: (() => void)[] = [];
+
+  override _read(): void {
+    // The test pushes.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.written.push(chunk);
+    if (this.hold) this.#held.push(() => { callback(); });
+    else callback();
+  }
+
+  override _final(callback: () => void): void {
+    // Our end closed: the far end closes too, as a peer reading our CLOSE would.
+    this.push(null);
+    callback();
+  }
+
+  /** Lets every held write leave (and those queued behind them). */
+  flush(): void {
+    this.hold = false;
+    for (const release of this.#held.splice(0)) release();
+  }
+}
+
+/** A transport that hands each socket the test makes to the driver as an accepted connection. */
+function acceptingTransport() {
+  let accept: ((socket: Duplex) => void) | null = null;
+  let published: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => { published = resolve; });
+  const { transport } = fakeTransport({
+    publish: (onConnection) => {
+      accept = (socket) => { onConnection(socket, DAY); };
+      published();
+      return Promise.resolve();
+    },
+  });
+  return { transport, ready, accept: (socket: Duplex) => { accept?.(socket); } };
+}
+
+/** Bob's side of an accepted connection, by hand: handshake, COMMIT, then sealed records. */
+function bobOn(socket: FakeSocket) {
+  const hs = createHandshake({
+    hash: ENTRECHAT_NOISE_HASH,
+    initiator: true,
+    prologue: prologue(DAY, ONION_B, ONION_A),
+    s: x25519FromSecret(bob.secret),
+    rs: alice.publicKey,
+    random: (n) => randomBytes(n),
+  });
+  socket.push(hs.writeMessage(encodeHello(limits)));
+  let keys: { send: CipherState; recv: CipherState } | null = null;
+  let read = 0;
+  return {
+    /** Completes the handshake from alice's reply (the first thing she wrote). */
+    finish(): void {
+      const reply = socket.written[0];
+      assert.ok(reply !== undefined, 'alice answered the handshake');
+      hs.readMessage(new Uint8Array(reply));
+      keys = hs.split();
+      read = 1;
+    },
+    seal(record: SessionRecord): Buffer {
+      if (keys === null) throw new Error('handshake not finished');
+      return Buffer.from(keys.send.encrypt(encodeRecord(record)));
+    },
+    /** Opens every record alice wrote since the last call. */
+    received(): SessionRecord[] {
+      if (keys === null) throw new Error('handshake not finished');
+      const bytes = Buffer.concat(socket.written.slice(read));
+      read = socket.written.length;
+      const out: SessionRecord[] = [];
+      for (let at = 0; at < bytes.length; at += RECORD_SIZE) out.push(decodeRecord(keys.recv.decrypt(bytes.subarray(at, at + RECORD_SIZE))));
+      return out;
+    },
+  };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+async function activeWithBob(now?: () => number) {
+  const t = acceptingTransport();
+  const events: SessionEvent[] = [];
+  const d = new SessionDriver({
+    config: config(alice, bob, ONION_A, ONION_B),
+    transport: t.transport,
+    onEvent: (e) => events.push(e),
+    ...(now !== undefined ? { now } : {}),
+  });
+  d.start();
+  await t.ready;
+  const socket = new FakeSocket();
+  t.accept(socket);
+  const bobSide = bobOn(socket);
+  await tick();
+  bobSide.finish();
+  socket.push(bobSide.seal({ type: 'COMMIT' }));
+  await tick();
+  assert.ok(events.some((e) => e.type === 'active'), 'the session is open');
+  assert.deepEqual(bobSide.received().map((r) => r.type), ['COMMIT_ACK']);
+  return { d, socket, bob: bobSide, events };
+}
+
+test('a peer that does not read: one PONG for a PING flood, reading stops past the bound and resumes once drained', async () => {
+  const { d, socket, bob: b } = await activeWithBob();
+  socket.hold = true;
+  socket.push(Buffer.concat(Array.from({ length: 200 }, () => b.seal({ type: 'PING' }))));
+  await tick();
+  // Small messages make us answer one ACK each: past SEND_BACKLOG_MAX we stop reading.
+  const texts = Math.ceil(SEND_BACKLOG_MAX / RECORD_SIZE) + 4;
+  for (let id = 1; id <= texts; id++) socket.push(b.seal({ type: 'TEXT', id, more: false, chunk: new Uint8Array([0x61]) }));
+  await tick();
+  assert.equal(socket.isPaused(), true, 'not read while our unsent bytes are over the bound');
+  socket.push(b.seal({ type: 'PING' }));
+  await tick();
+  socket.flush();
+  await tick();
+  assert.equal(socket.isPaused(), false, 'read again once drained');
+  await tick();
+  const types = b.received().map((r) => r.type);
+  assert.equal(types.filter((t) => t === 'PONG').length, 2, 'one PONG for the flood, one for the PING read after the drain');
+  assert.equal(types.filter((t) => t === 'ACK').length, texts);
+  d.quit();
+  const closed = await d.done;
+  assert.equal(closed.reason, 'quit');
+});
+
+test('a peer that does not drain within DRAIN_TIMEOUT: the session ends with PEER_NOT_READING', async () => {
+  let offset = 0;
+  const { d, socket, bob: b } = await activeWithBob(() => performance.now() + offset);
+  socket.hold = true;
+  for (let id = 1; id <= 20; id++) socket.push(b.seal({ type: 'TEXT', id, more: false, chunk: new Uint8Array([0x61]) }));
+  await tick();
+  assert.equal(socket.isPaused(), true);
+  // Time passes (the clock is the test's); a UI that backs up and drains makes the driver step.
+  offset += DRAIN_TIMEOUT;
+  d.setOutputBlocked(true);
+  d.setOutputBlocked(false);
+  const closed = await d.done;
+  assert.equal(closed.reason, 'error');
+  assert.equal(closed.code, 'PEER_NOT_READING');
+  assert.equal(closed.hadSession, true);
+});
+
+test('a UI whose output is backed up stops the reading of the peer until it drains', async () => {
+  const { d, socket, bob: b, events } = await activeWithBob();
+  d.setOutputBlocked(true);
+  assert.equal(socket.isPaused(), true);
+  socket.push(b.seal({ type: 'TEXT', id: 1, more: false, chunk: new Uint8Array([0x62]) }));
+  await tick();
+  assert.ok(!events.some((e) => e.type === 'message'), 'nothing read while the output is backed up');
+  d.setOutputBlocked(false);
+  await tick();
+  assert.ok(events.some((e) => e.type === 'message'), 'read once it drained');
+  d.quit();
+  await d.done;
+});
+
+test('dropped connections leave no bookkeeping behind: entries stay bounded by what is under way', async () => {
+  const t = acceptingTransport();
+  const d = new SessionDriver({ config: config(alice, bob, ONION_A, ONION_B), transport: t.transport, onEvent: () => undefined });
+  d.start();
+  await t.ready;
+  const rounds = 2000;
+  let most = 0;
+  for (let k = 0; k < rounds; k++) {
+    const socket = new FakeSocket();
+    t.accept(socket);
+    // Half hang up at once, half send garbage and are dropped by us.
+    if (k % 2 === 0) socket.destroy();
+    else socket.push(Buffer.alloc(RECORD_SIZE));
+    if (k % 100 === 99) {
+      await tick();
+      most = Math.max(most, d.pendingEntries);
+    }
+  }
+  await tick();
+  await tick();
+  assert.ok(most <= 100 + 2, `entries bounded by the connections of one round (${most})`);
+  assert.ok(d.pendingEntries <= 2, `nothing left of ${rounds} dropped connections (${d.pendingEntries})`);
+  d.quit();
+  await d.done;
 });

@@ -7,6 +7,7 @@ import { createHandshake, ENTRECHAT_NOISE_HASH, HandshakeState, SECRETS_FOR_TEST
 import { decodeRecord, encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import {
   CLOSE_GRACE,
+  DRAIN_TIMEOUT,
   HANDSHAKE_TIMEOUT,
   IDLE_DEFAULT,
   KEEPALIVE_INTERVAL,
@@ -747,4 +748,99 @@ test('a connection accepted for any day (loopback) is read under each day: the d
   const r2 = step(state, { type: 'data', conn: 'y', bytes: stranger.writeMessage(encodeHello(limits)) }, 3);
   const rejected = r2.actions.flatMap((a) => (a.type === 'emit' && a.event.type === 'rejected' ? [a.event] : []));
   assert.deepEqual(rejected.map((e) => [e.conn, e.code]), [['y', 'DECRYPT_FAILED']]);
+});
+
+// --- flow control (docs/protocol.md "Flow control") ---
+
+/** Reads what alice writes from now on, as bob: each call opens the new records and returns all read so far. */
+function recordReader(s: Scripted): () => SessionRecord[] {
+  let at = s.sim.peers.A.actions.length;
+  // Bob's keys must first open what alice sent before (her handshake reply is not a record).
+  for (const bytes of writes(s.sim.peers.A.actions).slice(1)) s.recv.decrypt(bytes);
+  const seen: SessionRecord[] = [];
+  return () => {
+    const actions = s.sim.peers.A.actions;
+    for (const bytes of writes(actions.slice(at))) seen.push(decodeRecord(s.recv.decrypt(bytes)));
+    at = actions.length;
+    return seen;
+  };
+}
+
+test('a flood of PINGs gets one PONG until it has left; the next PING after flushed gets the next', () => {
+  const s = scriptedSession();
+  const sent = recordReader(s);
+  for (let k = 0; k < 100; k++) s.send({ type: 'PING' });
+  assert.deepEqual(sent().map((r) => r.type), ['PONG'], 'at most one unsent PONG');
+  s.sim.feed('A', { type: 'flushed', conn: 'other', all: true });
+  s.send({ type: 'PING' });
+  assert.equal(sent().length, 1, 'flushed for another connection changes nothing');
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: false });
+  s.send({ type: 'PING' });
+  assert.equal(sent().length, 1, 'a PONG still waiting: no second one');
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true });
+  for (let k = 0; k < 10; k++) s.send({ type: 'PING' });
+  assert.deepEqual(sent().map((r) => r.type), ['PONG', 'PONG']);
+  assert.equal(s.sim.peers.A.phase, 'active');
+});
+
+test('what we wrote not leaving for DRAIN_TIMEOUT ends the session with PEER_NOT_READING and CLOSE(error)', () => {
+  const s = scriptedSession();
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true }); // the COMMIT_ACK left
+  const t0 = s.sim.now;
+  s.send({ type: 'PING' }); // its PONG does not leave: the peer reads nothing
+  s.sim.now = t0 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  const sent = recordReader(s);
+  const from = s.sim.peers.A.actions.length;
+  s.sim.now = t0 + DRAIN_TIMEOUT;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.deadline, null);
+  assert.deepEqual(s.codes(), ['PEER_NOT_READING']);
+  assert.equal(s.sim.peers.A.closed()?.hadSession, true);
+  assert.deepEqual(sent(), [{ type: 'CLOSE', reason: 'error' }]);
+  assert.ok(s.sim.peers.A.actions.slice(from).some((a) => a.type === 'close_conn' && a.conn === 'x'));
+});
+
+test('a peer that takes some of what we send gets DRAIN_TIMEOUT from the last progress; all gone clears it', () => {
+  const s = scriptedSession();
+  const t0 = s.sim.now;
+  s.sim.feed('A', { type: 'send', text: 'x'.repeat(5000) }); // several records
+  s.sim.now = t0 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: false }); // some of it left
+  s.send({ type: 'PING' }); // the peer is there (its PONG waits behind the text)
+  s.sim.now = t0 + 2 * DRAIN_TIMEOUT - 2;
+  s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), [], 'progress moved the deadline');
+  s.sim.feed('A', { type: 'flushed', conn: 'x', all: true });
+  s.sim.feed('A', { type: 'flushed', conn: 'other', all: false }); // another connection's: no effect
+  const t1 = t0 + 2 * DRAIN_TIMEOUT + 10;
+  s.sim.now = t1;
+  s.send({ type: 'PING' }); // answered: a PONG is written, a fresh deadline
+  s.sim.now = t1 + DRAIN_TIMEOUT - 1;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  s.sim.now = t1 + DRAIN_TIMEOUT;
+  s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), ['PEER_NOT_READING']);
+});
+
+test('while our output is backed up the peer is not read, so its silence is not PEER_GONE; after, it counts again', () => {
+  const s = scriptedSession();
+  const t0 = s.sim.now;
+  s.sim.feed('A', { type: 'output', blocked: true });
+  for (let t = t0; t <= t0 + 3 * PEER_GONE_AFTER; t += KEEPALIVE_INTERVAL) {
+    s.sim.now = t;
+    s.sim.feed('A', { type: 'tick' });
+    s.sim.feed('A', { type: 'flushed', conn: 'x', all: true }); // our keepalives leave
+  }
+  assert.equal(s.sim.peers.A.phase, 'active', 'not gone while we are the ones not reading');
+  const t1 = s.sim.now;
+  s.sim.feed('A', { type: 'output', blocked: false });
+  s.sim.now = t1 + PEER_GONE_AFTER - 1;
+  s.sim.feed('A', { type: 'tick' });
+  assert.equal(s.sim.peers.A.phase, 'active');
+  s.sim.now = t1 + PEER_GONE_AFTER;
+  s.sim.feed('A', { type: 'tick' });
+  assert.deepEqual(s.codes(), ['PEER_GONE']);
 });
