@@ -11,19 +11,21 @@
  * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
  * onions and client-authorization entries) is removed by the transport before the connection closes.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { access, constants, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
-import { TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
+import { TOR_CONFIG_MAX_BYTES, TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
 import { authenticate, authenticateAuto } from './commands/authenticate.ts';
+import { getConf } from './commands/getconf.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
 import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } from './control/connection.ts';
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
+import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
 import type { SocksEndpoint } from './socks.ts';
+import { checkTorConfig } from './torrc.ts';
 
 export interface BootstrapProgress {
   readonly percent: number;
@@ -45,38 +47,46 @@ export interface TorSession {
   close(): Promise<void>;
 }
 
-/** Options that the owner sets itself: a `--tor-config` file must not set them. */
-const OWNED_OPTIONS = new Set([
-  'datadirectory', 'controlport', 'controlportwritetofile', 'controlsocket', 'cookieauthentication', 'cookieauthfile',
-  'hashedcontrolpassword', 'socksport', '__owningcontrollerprocess', 'avoiddiskwrites', 'runasdaemon', 'pidfile',
-  'hiddenservicedir', 'hiddenserviceport', 'user', 'sandbox',
-]);
-
-/** Unix socket paths are limited to 108 bytes on Linux (sun_path). */
-const UNIX_PATH_MAX = 100;
-
 /**
  * Reads and checks a `--tor-config` file: torrc lines to add to a spawned tor (how a session joins the
- * private test network). Options the owner manages are refused.
+ * private test network, or a censored network through bridges or a proxy). Only the options of
+ * {@link TORRC_ALLOWED} are accepted, however they are spelled (see torrc.ts).
  * @throws TorError TOR_CONFIG_INVALID
  */
 export function readTorConfig(file: string): string {
   let text: string;
   try {
+    if (statSync(file).size > TOR_CONFIG_MAX_BYTES) throw new TorError('TOR_CONFIG_INVALID', `the --tor-config file is over ${TOR_CONFIG_MAX_BYTES} bytes`);
     text = readFileSync(file, 'utf8');
   } catch (cause) {
+    if (isEntrechatError(cause)) throw cause;
     throw new TorError('TOR_CONFIG_INVALID', 'cannot read the --tor-config file', { cause });
   }
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const option = (line.split(/\s+/, 1)[0] ?? '').toLowerCase();
-    if (OWNED_OPTIONS.has(option)) {
-      throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: Entrechat sets ${line.split(/\s+/, 1)[0] ?? ''} itself`);
-    }
-    if (option === '%include') throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: %include is not supported`);
-  }
+  checkTorConfig(text);
   return text;
+}
+
+/**
+ * Options that must stay unset on a spawned tor: each would make it write outside its data folder
+ * (which we delete), or open a way in. Checked with GETCONF once it runs, with the ones we set.
+ */
+const MUST_BE_UNSET = ['CacheDirectory', 'KeyDirectory', 'PidFile', 'ControlSocket', 'HiddenServiceDir', 'ClientOnionAuthDir', 'HashedControlPassword'];
+
+/**
+ * Checks with GETCONF that tor holds exactly the options we set, and none of {@link MUST_BE_UNSET}:
+ * whatever reached it besides our command line (its defaults file, a tor that reads more than we
+ * think) has not taken them over.
+ * @throws TorError TOR_CONFIG_INVALID naming the first option that differs; TOR_CONTROL_*
+ */
+export async function checkOwnedOptions(control: ControlConnection, owned: readonly (readonly [string, string])[]): Promise<void> {
+  const held = await getConf(control, [...owned.map(([name]) => name), ...MUST_BE_UNSET]);
+  for (const [name, value] of owned) {
+    const values = held.get(name.toLowerCase()) ?? [];
+    if (values.length !== 1 || values[0] !== value) throw new TorError('TOR_CONFIG_INVALID', `Tor does not hold the ${name} Entrechat set`);
+  }
+  for (const name of MUST_BE_UNSET) {
+    if ((held.get(name.toLowerCase()) ?? []).length !== 0) throw new TorError('TOR_CONFIG_INVALID', `Tor has ${name} set, which Entrechat leaves unset`);
+  }
 }
 
 class Session implements TorSession {
@@ -215,7 +225,7 @@ export interface SpawnSessionOptions {
  * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
-  const dir = await mkdtemp(join(options.tmp ?? tmpdir(), 'entrechat-'));
+  const dir = await makeSessionDir(sessionDirCandidates(options.tmp));
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;
@@ -224,21 +234,26 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     const torrc = join(dir, 'extra.torrc');
     const portFile = join(dir, 'control.port');
     const socksPath = join(dir, 'socks.sock');
+    // What we set, on the command line: it takes precedence over the extra lines, which come in as
+    // defaults. Checked with GETCONF once tor runs (checkOwnedOptions).
+    const owned: (readonly [string, string])[] = [
+      ['DataDirectory', join(dir, 'data')],
+      ['ControlPort', 'auto'],
+      ['ControlPortWriteToFile', portFile],
+      ['CookieAuthentication', '1'],
+      ['CookieAuthFile', join(dir, 'control.cookie')],
+      // A unix socket in our 0700 folder: no other user can reach it (makeSessionDir made its path fit).
+      ['SocksPort', `unix:${socksPath} ExtendedErrors`],
+      ['__OwningControllerProcess', String(process.pid)],
+      ['AvoidDiskWrites', '1'],
+      ['Log', 'notice stdout'],
+      ['SafeLogging', '1'],
+    ];
     const args = [
       '--ignore-missing-torrc',
       '-f', '/dev/null',
-      // Extra lines come in as defaults: our own options below always take precedence over them.
       '--defaults-torrc', options.extraConfig !== undefined ? torrc : '/dev/null',
-      '--DataDirectory', join(dir, 'data'),
-      '--ControlPort', 'auto',
-      '--ControlPortWriteToFile', portFile,
-      '--CookieAuthentication', '1',
-      '--CookieAuthFile', join(dir, 'control.cookie'),
-      '--SocksPort', socksPath.length <= UNIX_PATH_MAX && !/\s/.test(socksPath) ? `unix:${socksPath} ExtendedErrors` : 'auto ExtendedErrors',
-      '--__OwningControllerProcess', String(process.pid),
-      '--AvoidDiskWrites', '1',
-      '--Log', 'notice stdout',
-      '--SafeLogging', '1',
+      ...owned.flatMap(([name, value]) => [`--${name}`, value]),
     ];
     if (options.extraConfig !== undefined) {
       await writeFile(torrc, options.extraConfig, { mode: 0o600 });
@@ -275,6 +290,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     await authenticate(control, { kind: 'cookie', cookieFile: join(dir, 'control.cookie') });
     // From here on tor exits when this connection closes, whatever happens to us.
     await control.send('TAKEOWNERSHIP');
+    await checkOwnedOptions(control, owned);
     const socks = await socksEndpoint(control, socksPath);
     session = new Session(control, socks, proc, dir);
     options.onSpawned?.(session);
