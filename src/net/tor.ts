@@ -21,6 +21,7 @@ import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64,
 import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
 import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_PROBE_TIMEOUT } from '../core/limits.ts';
 import { addOnion } from '../tor/commands/add-onion.ts';
+import type { AutoAuthOptions } from '../tor/commands/authenticate.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
 import { delOnion } from '../tor/commands/del-onion.ts';
 import { getInfo } from '../tor/commands/getinfo.ts';
@@ -49,8 +50,11 @@ function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<
 export type TorChoice =
   /** Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's). */
   | { readonly kind: 'spawn'; readonly configFile?: string }
-  /** Attach to a running tor's control port (host:port on loopback, or a unix socket path). */
-  | { readonly kind: 'attach'; readonly address: string; readonly password?: string };
+  /**
+   * Attach to a running tor's control port (host:port on loopback, or a unix socket path), with the
+   * password and the cookie file the user gave for it (see authenticateAuto).
+   */
+  | { readonly kind: 'attach'; readonly address: string; readonly password?: string; readonly cookieFile?: string };
 
 export interface TorTransportOptions {
   readonly plan: RendezvousPlan;
@@ -70,6 +74,11 @@ function aborted(signal: AbortSignal): boolean {
 
 function ended(): ProtocolError {
   return new ProtocolError('CONNECTION_LOST', 'the attempt ended');
+}
+
+/** The authentication options for a borrowed tor. */
+function borrowedAuth(tor: Extract<TorChoice, { kind: 'attach' }>): AutoAuthOptions {
+  return { ...(tor.password !== undefined ? { password: tor.password } : {}), ...(tor.cookieFile !== undefined ? { cookieFile: tor.cookieFile } : {}) };
 }
 
 /** Listens on a unix socket in `dir`, or on 127.0.0.1 with a port the system picks; resolves the ADD_ONION target. */
@@ -134,7 +143,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     let own = false;
     try {
       if (control === null) {
-        const fresh = await connectBorrowed(borrowed.address, borrowed.password, signal);
+        const fresh = await connectBorrowed(borrowed.address, borrowedAuth(borrowed), signal);
         fresh.startOver();
         control = fresh.control;
         own = true;
@@ -157,7 +166,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
             signal,
             onSpawned: (spawned) => { session = spawned; },
           })
-        : await attachTor({ address: tor.address, ...(tor.password !== undefined ? { password: tor.password } : {}), onProgress: report, signal });
+        : await attachTor({ address: tor.address, auth: borrowedAuth(tor), onProgress: report, signal });
       session = s;
       s.onFailure((e) => { onFailure?.(e); });
       if (signal.aborted) throw ended();

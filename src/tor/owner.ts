@@ -16,7 +16,7 @@ import { access, constants, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
 import { TOR_CONFIG_MAX_BYTES, TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
-import { authenticate, authenticateAuto } from './commands/authenticate.ts';
+import { authenticate, authenticateAuto, type AutoAuthOptions } from './commands/authenticate.ts';
 import { getConf } from './commands/getconf.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
@@ -315,13 +315,15 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
 /**
  * Connects and authenticates to a running tor's control port. A tor that stops answering cannot hold
  * the attempt: aborting `signal` closes the connection, which fails whatever command is pending.
- * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_CONTROL_CLOSED
+ * Authentication as {@link authenticateAuto}: never a cookie file named by whatever answers.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED,
+ *   TOR_CONTROL_AUTH_REFUSED, TOR_CONTROL_AUTH_SERVER_HASH, TOR_CONTROL_CLOSED
  */
-export async function connectBorrowed(address: string, password: string | undefined, signal: AbortSignal): Promise<{ control: ControlConnection; startOver: () => void }> {
+export async function connectBorrowed(address: string, auth: AutoAuthOptions, signal: AbortSignal): Promise<{ control: ControlConnection; startOver: () => void }> {
   const control = await ControlConnection.connect(parseControlAddress(address), signal);
   const startOver = closeOnAbort(control, signal);
   try {
-    await authenticateAuto(control, password !== undefined ? { password } : {});
+    await authenticateAuto(control, auth);
     return { control, startOver };
   } catch (e) {
     startOver();
@@ -393,18 +395,21 @@ async function socksEndpoint(control: ControlConnection, preferredUnix: string |
 export interface AttachOptions {
   /** "host:port" on loopback, or a unix socket path. */
   readonly address: string;
-  readonly password?: string;
+  /** The password and cookie file the user gave for this control port. */
+  readonly auth: AutoAuthOptions;
   readonly onProgress: (p: BootstrapProgress) => void;
   readonly signal: AbortSignal;
 }
 
 /**
- * Attaches to a running tor through its control port (cookie, password or no authentication, as tor
- * offers), and waits until it is bootstrapped. Nothing is spawned or configured.
- * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_SOCKS_UNREACHABLE, TOR_EXITED
+ * Attaches to a running tor through its control port (SAFECOOKIE, password, no authentication, or
+ * plain COOKIE with the user's cookie file, as tor offers), and waits until it is bootstrapped.
+ * Nothing is spawned or configured.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED,
+ *   TOR_CONTROL_AUTH_REFUSED, TOR_CONTROL_AUTH_SERVER_HASH, TOR_SOCKS_UNREACHABLE, TOR_EXITED
  */
 export async function attachTor(options: AttachOptions): Promise<TorSession> {
-  const { control, startOver } = await connectBorrowed(options.address, options.password, options.signal);
+  const { control, startOver } = await connectBorrowed(options.address, options.auth, options.signal);
   try {
     const socks = await socksEndpoint(control, null);
     await waitBootstrapped(control, options.onProgress, options.signal);
