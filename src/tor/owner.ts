@@ -12,7 +12,7 @@
  * onions and client-authorization entries) is removed by the transport before the connection closes.
  */
 import { readFileSync, rmSync, statSync } from 'node:fs';
-import { access, constants, rm, writeFile } from 'node:fs/promises';
+import { access, constants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
 import { TOR_CONFIG_MAX_BYTES, TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
@@ -20,7 +20,7 @@ import { authenticate, authenticateAuto, type AutoAuthOptions } from './commands
 import { getConf } from './commands/getconf.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
-import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } from './control/connection.ts';
+import { ControlConnection, parseControlAddress, sanitizeTorText, TorCommandError, type Reply } from './control/connection.ts';
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
 import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
@@ -37,7 +37,10 @@ export interface TorSession {
   readonly socks: SocksEndpoint;
   /** True for a tor we spawned (and will stop). */
   readonly spawned: boolean;
-  /** Our temp folder (spawned tor only): where unix sockets for our listeners may live. */
+  /**
+   * Our private folder, where our listeners' unix sockets live: for a spawned tor, and for a borrowed
+   * one that can reach it (see reachesOurSockets); null when listeners are TCP on 127.0.0.1.
+   */
   readonly dir: string | null;
   /** Synchronously: why this tor is no longer usable (it exited, its control connection closed), or null. */
   failure(): TorError | null;
@@ -352,13 +355,14 @@ const exitCleanups = new Map<string, () => void>();
 
 /**
  * Registers a last-resort cleanup for when the process exits without the normal teardown (a second
- * Ctrl-C, process.exit): SIGKILL to our tor by pid and the folder removed, synchronously. Returns the
+ * Ctrl-C, process.exit): SIGKILL to our tor by pid (if we spawned one) and the folder removed,
+ * synchronously. Returns the
  * function that unregisters it.
  */
-function cleanupAtExit(pid: number, dir: string): () => void {
+function cleanupAtExit(pid: number | null, dir: string): () => void {
   const onExit = (): void => {
     try {
-      process.kill(pid, 'SIGKILL');
+      if (pid !== null) process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -410,14 +414,76 @@ export interface AttachOptions {
  */
 export async function attachTor(options: AttachOptions): Promise<TorSession> {
   const { control, startOver } = await connectBorrowed(options.address, options.auth, options.signal);
+  let dir: string | null = null;
   try {
     const socks = await socksEndpoint(control, null);
+    if (reachesOurSockets(await borrowedTorProcess(control))) {
+      dir = await makeSessionDir(sessionDirCandidates(undefined));
+      exitCleanups.set(dir, cleanupAtExit(null, dir));
+    }
     await waitBootstrapped(control, options.onProgress, options.signal);
     startOver();
-    return new Session(control, socks, null, null);
+    return new Session(control, socks, null, dir);
   } catch (e) {
     startOver();
     control.close();
+    if (dir !== null) {
+      await removeDir(dir);
+      exitCleanups.get(dir)?.();
+      exitCleanups.delete(dir);
+    }
     throw e;
   }
+}
+
+/** What a borrowed tor says of its process, and what this machine says of that pid. */
+export interface BorrowedTorProcess {
+  /** GETINFO process/pid and process/uid; null when tor (or a filter in front of it) did not answer. */
+  readonly pid: number | null;
+  readonly uid: number | null;
+  /** Our own uid. */
+  readonly ownUid: number;
+  /** Owner and name (/proc/PID/comm) of that pid here; null when there is no such process here. */
+  readonly procUid: number | null;
+  readonly procName: string | null;
+}
+
+/**
+ * Whether a borrowed tor can connect to unix sockets in a 0700 folder of ours: it says it runs as our
+ * user, and that pid is, here, a process named tor of our user (so it is on this machine and sees our
+ * files). Then our rendezvous listeners are unix sockets that no other user can reach; otherwise they
+ * are TCP on 127.0.0.1, which any local process can reach (and whose failed handshakes are
+ * INBOUND_UNAUTHENTICATED, never fatal). Not the case on Tails and Whonix (onion-grater answers
+ * neither GETINFO; on Whonix tor runs on the gateway and the target is rewritten to the workstation's
+ * address), nor for a system tor running as its own user (debian-tor).
+ */
+export function reachesOurSockets(p: BorrowedTorProcess): boolean {
+  return p.pid !== null && p.uid !== null && p.uid === p.ownUid && p.procUid === p.ownUid && p.procName === 'tor';
+}
+
+async function borrowedTorProcess(control: ControlConnection): Promise<BorrowedTorProcess> {
+  const ownUid = process.getuid?.() ?? -1;
+  let pid: number | null = null;
+  let uid: number | null = null;
+  try {
+    const info = await getInfo(control, ['process/pid', 'process/uid']);
+    const p = Number(info.get('process/pid'));
+    const u = Number(info.get('process/uid'));
+    if (Number.isSafeInteger(p) && p > 0) pid = p;
+    if (Number.isSafeInteger(u) && u >= 0) uid = u;
+  } catch (e) {
+    // A filter (onion-grater) or an old tor that does not answer: TCP it is. A closed connection is not that.
+    if (!(e instanceof TorCommandError)) throw e;
+  }
+  let procUid: number | null = null;
+  let procName: string | null = null;
+  if (pid !== null) {
+    try {
+      procUid = (await stat(`/proc/${pid}`)).uid;
+      procName = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+    } catch {
+      // no such process here (another machine, another pid namespace)
+    }
+  }
+  return { pid, uid, ownUid, procUid, procName };
 }
