@@ -11,10 +11,11 @@
  * - a value ending in a backslash-newline goes on over the next line, and while it does, a `#` hides
  *   the rest of its line *and* joins the line after it to the value;
  * - the key is then rewritten by tor's abbreviation table (`option_abbrevs_` in config.c, e.g.
- *   `l` → `Log`, `DirServer` → `DirAuthority`), matched case-insensitively against every option name,
- *   and failing that taken as the *first option, in case-insensitive alphabetical order, that starts
- *   with it* (`DataDir` → DataDirectory, `Cache` → CacheDirectory, `PidF` → PidFile), with only a
- *   warning in tor's log.
+ *   `DirServer` → `DirAuthority`; a few entries, such as `l` → `Log`, apply to the command line only),
+ *   matched case-insensitively against every option name, and failing that taken as the *first
+ *   option, in case-insensitive alphabetical order, that starts with it* (`DataDir` → DataDirectory,
+ *   `c` and `Cache` → CacheDirectory, `PidF` → PidFile, `Lo` → Log, and `l` → LearnCircuitBuildTimeout
+ *   in a file), with only a warning in tor's log.
  *
  * So a line is accepted only when its key, after the `+`/`/` prefix and the abbreviation table, is
  * exactly (case-insensitively) one of {@link TORRC_ALLOWED}: tor matches exact names before prefixes,

@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rendezvousPlan, wipePlan, ONION_VIRTUAL_PORT } from '../../src/core/derive.ts';
@@ -316,6 +316,9 @@ describe('a tor already running (--tor-control)', () => {
     const b = talk(bob.home, 'alice', tb);
     await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
     assert.deepEqual(await torsMentioning(ta), [], 'alice spawned no tor');
+    // That tor runs as alice's user here: her onion forwards to a unix socket in her private folder.
+    const unixSockets = (await readFile('/proc/net/unix', 'utf8')).split('\n').map((l) => l.split(' ').pop() ?? '');
+    assert.ok(unixSockets.some((p) => p.startsWith(`${ta}/entrechat-`) && p.endsWith('/rendezvous-0.sock')), 'a unix rendezvous listener');
     const during = await control.send('ONION_CLIENT_AUTH_VIEW');
     assert.ok(during.lines.some((l) => l.text.startsWith('CLIENT ')), 'alice added a client-auth entry to the borrowed tor');
     a.send('over a borrowed tor');

@@ -39,7 +39,7 @@ export const TORRC_BYPASSES: readonly (readonly [string, string])[] = [
   ['clear prefix', '/SocksPort'],
   ['append prefix and abbreviation', '+PidF /tmp/elsewhere/tor.pid'],
   ['log file', 'Log notice file /tmp/elsewhere/tor.log'],
-  ['log, abbreviated by tor\'s table', 'l notice file /tmp/elsewhere/tor.log'],
+  ['one letter l (tor\'s table makes it Log on the command line, a prefix of LearnCircuitBuildTimeout in a file)', 'l notice file /tmp/elsewhere/tor.log'],
   ['log, prefix', 'Lo notice file /tmp/elsewhere/tor.log'],
   ['cache directory', 'CacheDirectory /tmp/elsewhere'],
   ['key directory', 'KeyDirectory /tmp/elsewhere'],
