@@ -59,7 +59,10 @@ lines; with --json, one JSON event per line and each input line is a message (RE
   --tor-config FILE        extra torrc lines for the tor Entrechat starts
   --tor-control ADDR       use a running tor instead (host:port on loopback, or a unix socket)
   --tor-control-password-file FILE
-                           the control port's password (else cookie authentication)
+                           the control port's password, first line of FILE (chmod 600)
+  --tor-control-cookie-file FILE
+                           that tor's cookie file: the only file sent to a control port offering
+                           plain COOKIE alone (SAFECOOKIE needs none)
   --loopback-listen PORT --loopback-peer PORT
                            plain TCP on 127.0.0.1, no Tor: tests and development only
 

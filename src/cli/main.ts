@@ -1,7 +1,8 @@
 /**
  * The `entrechat` command line. A leaf: it uses app/'s API and prints; no protocol logic here.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
@@ -87,9 +88,14 @@ Options:
                            86400); the stricter of both sides' limits applies
   --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
   --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
-                           host:port on loopback or a unix socket path; cookie or password auth
+                           host:port on loopback or a unix socket path; SAFECOOKIE, password or
+                           no authentication, as that tor offers
   --tor-control-password-file FILE
                            (talk) the control-port password for --tor-control, first line of FILE
+                           (which only you may read: chmod 600)
+  --tor-control-cookie-file FILE
+                           (talk) that tor's cookie file: the only file sent to a control port
+                           that offers plain COOKIE authentication alone
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
 
@@ -129,6 +135,7 @@ const OPTIONS = {
   'script': { type: 'boolean' },
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
+  'tor-control-cookie-file': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -461,7 +468,6 @@ function eventJson(event: TalkEvent): Record<string, unknown> | null {
   }
 }
 
-/** The chat with `name` (the terminal screen, or plain lines without a terminal). */
 interface TalkLimits { window?: number; idle?: number; maxSession?: number }
 
 /** --window, --idle-limit and --session-limit in milliseconds, checked before the store is opened (and a passphrase asked for): LIMIT_OUT_OF_RANGE. */
@@ -480,6 +486,7 @@ function talkLimits(values: Values): TalkLimits {
   };
 }
 
+/** The chat with `name` (the terminal screen, or plain lines without a terminal). */
 async function talkChat(home: string, name: string, route: Route, auth: StoreAuth, limits: TalkLimits, io: Io): Promise<number> {
   const closed = await runChat({
     peer: name,
@@ -489,6 +496,29 @@ async function talkChat(home: string, name: string, route: Route, auth: StoreAut
   return exitCodeForClose(closed);
 }
 
+/**
+ * The first line of a control-port password file. Like ssh with a private key, a file that others can
+ * read (or that is not a regular file) is refused: the password opens that tor's control port.
+ * @throws UsageError BAD_ARGUMENT (unreadable), PASSWORD_FILE_EXPOSED
+ */
+async function readPasswordFile(file: string): Promise<string> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (cause) {
+    throw new UsageError('BAD_ARGUMENT', 'cannot read the Tor control password file', { cause });
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new UsageError('PASSWORD_FILE_EXPOSED', 'the Tor control password file is not a regular file');
+    if ((info.mode & 0o077) !== 0) throw new UsageError('PASSWORD_FILE_EXPOSED', 'the Tor control password file can be read by others: chmod 600 it');
+    const text = await handle.readFile('utf8');
+    return text.split(/\r?\n/)[0] ?? '';
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Tor by default (a tor spawned for the session, or an existing one with --tor-control); loopback for tests. */
 async function routeFrom(values: Values): Promise<Route> {
   const listen = integer(values['loopback-listen'], '--loopback-listen');
@@ -496,24 +526,25 @@ async function routeFrom(values: Values): Promise<Route> {
   const torConfig = values['tor-config'];
   const torControl = values['tor-control'];
   const passwordFile = values['tor-control-password-file'];
+  const cookieFile = values['tor-control-cookie-file'];
   if (listen !== undefined || peer !== undefined) {
     if (listen === undefined || peer === undefined) throw new UsageError('BAD_ARGUMENT', '--loopback-listen and --loopback-peer go together');
-    if (torConfig !== undefined || torControl !== undefined) throw new UsageError('BAD_ARGUMENT', 'the loopback route does not use Tor options');
+    if (torConfig !== undefined || torControl !== undefined || passwordFile !== undefined || cookieFile !== undefined) {
+      throw new UsageError('BAD_ARGUMENT', 'the loopback route does not use Tor options');
+    }
     return { kind: 'loopback', listenPort: listen, peerPort: peer };
   }
   if (torConfig !== undefined && torControl !== undefined) {
     throw new UsageError('BAD_ARGUMENT', '--tor-config configures a tor that Entrechat starts; --tor-control uses one already running: choose one');
   }
   if (passwordFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-password-file goes with --tor-control');
+  if (cookieFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-cookie-file goes with --tor-control');
   if (torControl !== undefined) {
-    let password: string | undefined;
-    if (passwordFile !== undefined) {
-      const text = await readFile(passwordFile, 'utf8').catch((cause: unknown) => {
-        throw new UsageError('BAD_ARGUMENT', 'cannot read the Tor control password file', { cause });
-      });
-      password = text.split(/\r?\n/)[0] ?? '';
-    }
-    return { kind: 'tor', tor: { kind: 'attach', address: torControl, ...(password !== undefined ? { password } : {}) } };
+    const password = passwordFile !== undefined ? await readPasswordFile(passwordFile) : undefined;
+    return {
+      kind: 'tor',
+      tor: { kind: 'attach', address: torControl, ...(password !== undefined ? { password } : {}), ...(cookieFile !== undefined ? { cookieFile } : {}) },
+    };
   }
   return { kind: 'tor', tor: { kind: 'spawn', ...(torConfig !== undefined ? { configFile: torConfig } : {}) } };
 }

@@ -96,3 +96,10 @@ export const DRAIN_TIMEOUT = 30 * SECOND;
 export const MAX_CONTROL_LINE = 64 * 1024;
 /** Largest control-port reply or event, data blocks included (1 MiB): bounds memory per reply; we never ask for bulk data. */
 export const MAX_CONTROL_REPLY = 1024 * 1024;
+/** Largest `--tor-config` file (64 KiB): a client's torrc lines (bridges, proxies) take a few KiB; bounds reading. */
+export const TOR_CONFIG_MAX_BYTES = 64 * 1024;
+/**
+ * Longest unix socket path we hand to tor or bind (sun_path is 108 bytes on Linux, 104 on BSDs, with
+ * its terminating NUL): the session's sockets go elsewhere, or nowhere, when a path would be longer.
+ */
+export const UNIX_SOCKET_PATH_MAX = 100;

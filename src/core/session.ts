@@ -524,11 +524,12 @@ class Machine {
     }
   }
 
-  /** A connection other than the session's failed: drop it, keep the attempt going. */
-  #rejectConn(r: Rendezvous, conn: Conn, code: ErrorCode, closeRecord: WireCloseReason | null): void {
+  /** A connection other than the session's failed: drop it, keep the attempt going. `note`: count it
+   * among the failures the attempt may end with. */
+  #rejectConn(r: Rendezvous, conn: Conn, code: ErrorCode, closeRecord: WireCloseReason | null, note = true): void {
     r.conns.delete(conn.id);
     this.#dropConn(conn, closeRecord);
-    this.#noteFailure(r, code);
+    if (note) this.#noteFailure(r, code);
     this.#emit({ type: 'rejected', conn: conn.id, code });
     if (conn.initiator) this.#scheduleRedial(r, conn.day);
   }
@@ -662,6 +663,14 @@ class Machine {
     const code: ErrorCode = e instanceof EntrechatError ? e.code : 'INTERNAL';
     const p = this.#phase;
     if (p.kind === 'rendezvous' && p.conns.get(conn.id) === conn) {
+      if (!conn.initiator && conn.stage === 'await_msg1' && e instanceof CryptoError) {
+        // Whoever connected to our listener did not prove the pair's key. Over Tor only the peer can
+        // reach our onion (client authorization), so this is someone local reaching our listener (a
+        // borrowed tor's is on 127.0.0.1) or stray bytes: it says nothing about the keys, and must not
+        // become the attempt's reported failure (noise anyone local could make).
+        this.#rejectConn(p, conn, 'INBOUND_UNAUTHENTICATED', null, false);
+        return;
+      }
       this.#rejectConn(p, conn, code, conn.tx !== null ? 'error' : null);
     } else if (p.kind === 'active' && p.conn === conn) {
       this.#terminate('error', code, true, 'error');

@@ -6,7 +6,10 @@
  * Flags=V3Auth ClientAuthV3=…`, without `Detach`: the service dies with our control connection), and
  * dial the peer's derived onion through Tor's SOCKS port after `ONION_CLIENT_AUTH_ADD` of our own
  * client-authorization key. Each onion forwards to a listener of ours: a unix socket in the session's
- * 0700 folder for a tor we spawned, 127.0.0.1 for a tor we attach to (which may run as another user).
+ * 0700 folder for a tor we spawned or a borrowed tor that runs as our user on this machine (see
+ * reachesOurSockets), else 127.0.0.1 (a system tor running as its own user, Tails, Whonix). Anyone on
+ * this machine can connect to that one: a connection that fails its handshake there is only
+ * `rejected` (INBOUND_UNAUTHENTICATED), and the attempt goes on.
  *
  * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). So the
  * first dial waits (at most FIRST_DIAL_WAIT) for our own first descriptor upload, and on a tor of our
@@ -21,6 +24,7 @@ import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64,
 import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
 import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_PROBE_TIMEOUT } from '../core/limits.ts';
 import { addOnion } from '../tor/commands/add-onion.ts';
+import type { AutoAuthOptions } from '../tor/commands/authenticate.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
 import { delOnion } from '../tor/commands/del-onion.ts';
 import { getInfo } from '../tor/commands/getinfo.ts';
@@ -49,8 +53,11 @@ function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<
 export type TorChoice =
   /** Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's). */
   | { readonly kind: 'spawn'; readonly configFile?: string }
-  /** Attach to a running tor's control port (host:port on loopback, or a unix socket path). */
-  | { readonly kind: 'attach'; readonly address: string; readonly password?: string };
+  /**
+   * Attach to a running tor's control port (host:port on loopback, or a unix socket path), with the
+   * password and the cookie file the user gave for it (see authenticateAuto).
+   */
+  | { readonly kind: 'attach'; readonly address: string; readonly password?: string; readonly cookieFile?: string };
 
 export interface TorTransportOptions {
   readonly plan: RendezvousPlan;
@@ -70,6 +77,11 @@ function aborted(signal: AbortSignal): boolean {
 
 function ended(): ProtocolError {
   return new ProtocolError('CONNECTION_LOST', 'the attempt ended');
+}
+
+/** The authentication options for a borrowed tor. */
+function borrowedAuth(tor: Extract<TorChoice, { kind: 'attach' }>): AutoAuthOptions {
+  return { ...(tor.password !== undefined ? { password: tor.password } : {}), ...(tor.cookieFile !== undefined ? { cookieFile: tor.cookieFile } : {}) };
 }
 
 /** Listens on a unix socket in `dir`, or on 127.0.0.1 with a port the system picks; resolves the ADD_ONION target. */
@@ -134,7 +146,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     let own = false;
     try {
       if (control === null) {
-        const fresh = await connectBorrowed(borrowed.address, borrowed.password, signal);
+        const fresh = await connectBorrowed(borrowed.address, borrowedAuth(borrowed), signal);
         fresh.startOver();
         control = fresh.control;
         own = true;
@@ -157,7 +169,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
             signal,
             onSpawned: (spawned) => { session = spawned; },
           })
-        : await attachTor({ address: tor.address, ...(tor.password !== undefined ? { password: tor.password } : {}), onProgress: report, signal });
+        : await attachTor({ address: tor.address, auth: borrowedAuth(tor), onProgress: report, signal });
       session = s;
       s.onFailure((e) => { onFailure?.(e); });
       if (signal.aborted) throw ended();

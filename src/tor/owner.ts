@@ -11,19 +11,21 @@
  * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
  * onions and client-authorization entries) is removed by the transport before the connection closes.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { access, constants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
-import { TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
-import { authenticate, authenticateAuto } from './commands/authenticate.ts';
+import { TOR_CONFIG_MAX_BYTES, TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
+import { authenticate, authenticateAuto, type AutoAuthOptions } from './commands/authenticate.ts';
+import { getConf } from './commands/getconf.ts';
 import { getInfo } from './commands/getinfo.ts';
 import { setEvents } from './commands/setevents.ts';
-import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } from './control/connection.ts';
+import { ControlConnection, parseControlAddress, sanitizeTorText, TorCommandError, type Reply } from './control/connection.ts';
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
+import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
 import type { SocksEndpoint } from './socks.ts';
+import { checkTorConfig } from './torrc.ts';
 
 export interface BootstrapProgress {
   readonly percent: number;
@@ -35,7 +37,10 @@ export interface TorSession {
   readonly socks: SocksEndpoint;
   /** True for a tor we spawned (and will stop). */
   readonly spawned: boolean;
-  /** Our temp folder (spawned tor only): where unix sockets for our listeners may live. */
+  /**
+   * Our private folder, where our listeners' unix sockets live: for a spawned tor, and for a borrowed
+   * one that can reach it (see reachesOurSockets); null when listeners are TCP on 127.0.0.1.
+   */
   readonly dir: string | null;
   /** Synchronously: why this tor is no longer usable (it exited, its control connection closed), or null. */
   failure(): TorError | null;
@@ -45,38 +50,46 @@ export interface TorSession {
   close(): Promise<void>;
 }
 
-/** Options that the owner sets itself: a `--tor-config` file must not set them. */
-const OWNED_OPTIONS = new Set([
-  'datadirectory', 'controlport', 'controlportwritetofile', 'controlsocket', 'cookieauthentication', 'cookieauthfile',
-  'hashedcontrolpassword', 'socksport', '__owningcontrollerprocess', 'avoiddiskwrites', 'runasdaemon', 'pidfile',
-  'hiddenservicedir', 'hiddenserviceport', 'user', 'sandbox',
-]);
-
-/** Unix socket paths are limited to 108 bytes on Linux (sun_path). */
-const UNIX_PATH_MAX = 100;
-
 /**
  * Reads and checks a `--tor-config` file: torrc lines to add to a spawned tor (how a session joins the
- * private test network). Options the owner manages are refused.
+ * private test network, or a censored network through bridges or a proxy). Only the options of
+ * {@link TORRC_ALLOWED} are accepted, however they are spelled (see torrc.ts).
  * @throws TorError TOR_CONFIG_INVALID
  */
 export function readTorConfig(file: string): string {
   let text: string;
   try {
+    if (statSync(file).size > TOR_CONFIG_MAX_BYTES) throw new TorError('TOR_CONFIG_INVALID', `the --tor-config file is over ${TOR_CONFIG_MAX_BYTES} bytes`);
     text = readFileSync(file, 'utf8');
   } catch (cause) {
+    if (isEntrechatError(cause)) throw cause;
     throw new TorError('TOR_CONFIG_INVALID', 'cannot read the --tor-config file', { cause });
   }
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const option = (line.split(/\s+/, 1)[0] ?? '').toLowerCase();
-    if (OWNED_OPTIONS.has(option)) {
-      throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: Entrechat sets ${line.split(/\s+/, 1)[0] ?? ''} itself`);
-    }
-    if (option === '%include') throw new TorError('TOR_CONFIG_INVALID', `--tor-config line ${i + 1}: %include is not supported`);
-  }
+  checkTorConfig(text);
   return text;
+}
+
+/**
+ * Options that must stay unset on a spawned tor: each would make it write outside its data folder
+ * (which we delete), or open a way in. Checked with GETCONF once it runs, with the ones we set.
+ */
+const MUST_BE_UNSET = ['CacheDirectory', 'KeyDirectory', 'PidFile', 'ControlSocket', 'HiddenServiceDir', 'ClientOnionAuthDir', 'HashedControlPassword'];
+
+/**
+ * Checks with GETCONF that tor holds exactly the options we set, and none of {@link MUST_BE_UNSET}:
+ * whatever reached it besides our command line (its defaults file, a tor that reads more than we
+ * think) has not taken them over.
+ * @throws TorError TOR_CONFIG_INVALID naming the first option that differs; TOR_CONTROL_*
+ */
+export async function checkOwnedOptions(control: ControlConnection, owned: readonly (readonly [string, string])[]): Promise<void> {
+  const held = await getConf(control, [...owned.map(([name]) => name), ...MUST_BE_UNSET]);
+  for (const [name, value] of owned) {
+    const values = held.get(name.toLowerCase()) ?? [];
+    if (values.length !== 1 || values[0] !== value) throw new TorError('TOR_CONFIG_INVALID', `Tor does not hold the ${name} Entrechat set`);
+  }
+  for (const name of MUST_BE_UNSET) {
+    if ((held.get(name.toLowerCase()) ?? []).length !== 0) throw new TorError('TOR_CONFIG_INVALID', `Tor has ${name} set, which Entrechat leaves unset`);
+  }
 }
 
 class Session implements TorSession {
@@ -215,7 +228,7 @@ export interface SpawnSessionOptions {
  * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
-  const dir = await mkdtemp(join(options.tmp ?? tmpdir(), 'entrechat-'));
+  const dir = await makeSessionDir(sessionDirCandidates(options.tmp));
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;
@@ -224,21 +237,26 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     const torrc = join(dir, 'extra.torrc');
     const portFile = join(dir, 'control.port');
     const socksPath = join(dir, 'socks.sock');
+    // What we set, on the command line: it takes precedence over the extra lines, which come in as
+    // defaults. Checked with GETCONF once tor runs (checkOwnedOptions).
+    const owned: (readonly [string, string])[] = [
+      ['DataDirectory', join(dir, 'data')],
+      ['ControlPort', 'auto'],
+      ['ControlPortWriteToFile', portFile],
+      ['CookieAuthentication', '1'],
+      ['CookieAuthFile', join(dir, 'control.cookie')],
+      // A unix socket in our 0700 folder: no other user can reach it (makeSessionDir made its path fit).
+      ['SocksPort', `unix:${socksPath} ExtendedErrors`],
+      ['__OwningControllerProcess', String(process.pid)],
+      ['AvoidDiskWrites', '1'],
+      ['Log', 'notice stdout'],
+      ['SafeLogging', '1'],
+    ];
     const args = [
       '--ignore-missing-torrc',
       '-f', '/dev/null',
-      // Extra lines come in as defaults: our own options below always take precedence over them.
       '--defaults-torrc', options.extraConfig !== undefined ? torrc : '/dev/null',
-      '--DataDirectory', join(dir, 'data'),
-      '--ControlPort', 'auto',
-      '--ControlPortWriteToFile', portFile,
-      '--CookieAuthentication', '1',
-      '--CookieAuthFile', join(dir, 'control.cookie'),
-      '--SocksPort', socksPath.length <= UNIX_PATH_MAX && !/\s/.test(socksPath) ? `unix:${socksPath} ExtendedErrors` : 'auto ExtendedErrors',
-      '--__OwningControllerProcess', String(process.pid),
-      '--AvoidDiskWrites', '1',
-      '--Log', 'notice stdout',
-      '--SafeLogging', '1',
+      ...owned.flatMap(([name, value]) => [`--${name}`, value]),
     ];
     if (options.extraConfig !== undefined) {
       await writeFile(torrc, options.extraConfig, { mode: 0o600 });
@@ -275,6 +293,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     await authenticate(control, { kind: 'cookie', cookieFile: join(dir, 'control.cookie') });
     // From here on tor exits when this connection closes, whatever happens to us.
     await control.send('TAKEOWNERSHIP');
+    await checkOwnedOptions(control, owned);
     const socks = await socksEndpoint(control, socksPath);
     session = new Session(control, socks, proc, dir);
     options.onSpawned?.(session);
@@ -299,13 +318,15 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
 /**
  * Connects and authenticates to a running tor's control port. A tor that stops answering cannot hold
  * the attempt: aborting `signal` closes the connection, which fails whatever command is pending.
- * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_CONTROL_CLOSED
+ * Authentication as {@link authenticateAuto}: never a cookie file named by whatever answers.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED,
+ *   TOR_CONTROL_AUTH_REFUSED, TOR_CONTROL_AUTH_SERVER_HASH, TOR_CONTROL_CLOSED
  */
-export async function connectBorrowed(address: string, password: string | undefined, signal: AbortSignal): Promise<{ control: ControlConnection; startOver: () => void }> {
+export async function connectBorrowed(address: string, auth: AutoAuthOptions, signal: AbortSignal): Promise<{ control: ControlConnection; startOver: () => void }> {
   const control = await ControlConnection.connect(parseControlAddress(address), signal);
   const startOver = closeOnAbort(control, signal);
   try {
-    await authenticateAuto(control, password !== undefined ? { password } : {});
+    await authenticateAuto(control, auth);
     return { control, startOver };
   } catch (e) {
     startOver();
@@ -334,13 +355,14 @@ const exitCleanups = new Map<string, () => void>();
 
 /**
  * Registers a last-resort cleanup for when the process exits without the normal teardown (a second
- * Ctrl-C, process.exit): SIGKILL to our tor by pid and the folder removed, synchronously. Returns the
+ * Ctrl-C, process.exit): SIGKILL to our tor by pid (if we spawned one) and the folder removed,
+ * synchronously. Returns the
  * function that unregisters it.
  */
-function cleanupAtExit(pid: number, dir: string): () => void {
+function cleanupAtExit(pid: number | null, dir: string): () => void {
   const onExit = (): void => {
     try {
-      process.kill(pid, 'SIGKILL');
+      if (pid !== null) process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -377,26 +399,91 @@ async function socksEndpoint(control: ControlConnection, preferredUnix: string |
 export interface AttachOptions {
   /** "host:port" on loopback, or a unix socket path. */
   readonly address: string;
-  readonly password?: string;
+  /** The password and cookie file the user gave for this control port. */
+  readonly auth: AutoAuthOptions;
   readonly onProgress: (p: BootstrapProgress) => void;
   readonly signal: AbortSignal;
 }
 
 /**
- * Attaches to a running tor through its control port (cookie, password or no authentication, as tor
- * offers), and waits until it is bootstrapped. Nothing is spawned or configured.
- * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED, TOR_SOCKS_UNREACHABLE, TOR_EXITED
+ * Attaches to a running tor through its control port (SAFECOOKIE, password, no authentication, or
+ * plain COOKIE with the user's cookie file, as tor offers), and waits until it is bootstrapped.
+ * Nothing is spawned or configured.
+ * @throws UsageError BAD_ADDRESS; TorError TOR_CONTROL_UNREACHABLE, TOR_CONTROL_AUTH_FAILED,
+ *   TOR_CONTROL_AUTH_REFUSED, TOR_CONTROL_AUTH_SERVER_HASH, TOR_SOCKS_UNREACHABLE, TOR_EXITED
  */
 export async function attachTor(options: AttachOptions): Promise<TorSession> {
-  const { control, startOver } = await connectBorrowed(options.address, options.password, options.signal);
+  const { control, startOver } = await connectBorrowed(options.address, options.auth, options.signal);
+  let dir: string | null = null;
   try {
     const socks = await socksEndpoint(control, null);
+    if (reachesOurSockets(await borrowedTorProcess(control))) {
+      dir = await makeSessionDir(sessionDirCandidates(undefined));
+      exitCleanups.set(dir, cleanupAtExit(null, dir));
+    }
     await waitBootstrapped(control, options.onProgress, options.signal);
     startOver();
-    return new Session(control, socks, null, null);
+    return new Session(control, socks, null, dir);
   } catch (e) {
     startOver();
     control.close();
+    if (dir !== null) {
+      await removeDir(dir);
+      exitCleanups.get(dir)?.();
+      exitCleanups.delete(dir);
+    }
     throw e;
   }
+}
+
+/** What a borrowed tor says of its process, and what this machine says of that pid. */
+export interface BorrowedTorProcess {
+  /** GETINFO process/pid and process/uid; null when tor (or a filter in front of it) did not answer. */
+  readonly pid: number | null;
+  readonly uid: number | null;
+  /** Our own uid. */
+  readonly ownUid: number;
+  /** Owner and name (/proc/PID/comm) of that pid here; null when there is no such process here. */
+  readonly procUid: number | null;
+  readonly procName: string | null;
+}
+
+/**
+ * Whether a borrowed tor can connect to unix sockets in a 0700 folder of ours: it says it runs as our
+ * user, and that pid is, here, a process named tor of our user (so it is on this machine and sees our
+ * files). Then our rendezvous listeners are unix sockets that no other user can reach; otherwise they
+ * are TCP on 127.0.0.1, which any local process can reach (and whose failed handshakes are
+ * INBOUND_UNAUTHENTICATED, never fatal). Not the case on Tails and Whonix (onion-grater answers
+ * neither GETINFO; on Whonix tor runs on the gateway and the target is rewritten to the workstation's
+ * address), nor for a system tor running as its own user (debian-tor).
+ */
+export function reachesOurSockets(p: BorrowedTorProcess): boolean {
+  return p.pid !== null && p.uid !== null && p.uid === p.ownUid && p.procUid === p.ownUid && p.procName === 'tor';
+}
+
+async function borrowedTorProcess(control: ControlConnection): Promise<BorrowedTorProcess> {
+  const ownUid = process.getuid?.() ?? -1;
+  let pid: number | null = null;
+  let uid: number | null = null;
+  try {
+    const info = await getInfo(control, ['process/pid', 'process/uid']);
+    const p = Number(info.get('process/pid'));
+    const u = Number(info.get('process/uid'));
+    if (Number.isSafeInteger(p) && p > 0) pid = p;
+    if (Number.isSafeInteger(u) && u >= 0) uid = u;
+  } catch (e) {
+    // A filter (onion-grater) or an old tor that does not answer: TCP it is. A closed connection is not that.
+    if (!(e instanceof TorCommandError)) throw e;
+  }
+  let procUid: number | null = null;
+  let procName: string | null = null;
+  if (pid !== null) {
+    try {
+      procUid = (await stat(`/proc/${pid}`)).uid;
+      procName = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+    } catch {
+      // no such process here (another machine, another pid namespace)
+    }
+  }
+  return { pid, uid, ownUid, procUid, procName };
 }

@@ -10,16 +10,17 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rendezvousPlan, wipePlan, ONION_VIRTUAL_PORT } from '../../src/core/derive.ts';
-import { KEEPALIVE_INTERVAL, PEER_GONE_AFTER } from '../../src/core/limits.ts';
+import { KEEPALIVE_INTERVAL, PEER_GONE_AFTER, UNIX_SOCKET_PATH_MAX } from '../../src/core/limits.ts';
 import { withStore } from '../../src/app/identity.ts';
 import { decodeContactCode } from '../../src/core/codes.ts';
 import { authenticate } from '../../src/tor/commands/authenticate.ts';
 import { onionClientAuthAdd } from '../../src/tor/commands/client-auth.ts';
 import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
+import { readTorConfig, spawnSessionTor } from '../../src/tor/owner.ts';
 import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
 import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
@@ -316,6 +317,9 @@ describe('a tor already running (--tor-control)', () => {
     const b = talk(bob.home, 'alice', tb);
     await Promise.all([a.waitFor(isActive, 90_000), b.waitFor(isActive, 90_000)]);
     assert.deepEqual(await torsMentioning(ta), [], 'alice spawned no tor');
+    // That tor runs as alice's user here: her onion forwards to a unix socket in her private folder.
+    const unixSockets = (await readFile('/proc/net/unix', 'utf8')).split('\n').map((l) => l.split(' ').pop() ?? '');
+    assert.ok(unixSockets.some((p) => p.startsWith(`${ta}/entrechat-`) && p.endsWith('/rendezvous-0.sock')), 'a unix rendezvous listener');
     const during = await control.send('ONION_CLIENT_AUTH_VIEW');
     assert.ok(during.lines.some((l) => l.text.startsWith('CLIENT ')), 'alice added a client-auth entry to the borrowed tor');
     a.send('over a borrowed tor');
@@ -359,5 +363,29 @@ describe('a tor already running (--tor-control)', () => {
     const remote = fx.talk(alice.home, ['bob', '--tor-control', '192.0.2.1:9051']);
     await exitsWith(remote, 2);
     assert.ok(remote.events.some((e) => (e.event === 'error' || e.event === 'closed') && e.code === 'BAD_ADDRESS'), JSON.stringify(remote.events));
+  });
+});
+
+describe('the session folder', () => {
+  test('a TMPDIR too long for unix sockets: the tor still gets a unix SOCKS socket, in a short private folder, removed after; never a TCP port', async () => {
+    const tmp = await privateTmp();
+    const long = join(tmp, 'x'.repeat(UNIX_SOCKET_PATH_MAX));
+    await mkdir(long);
+    const ac = new AbortController();
+    const session = await spawnSessionTor({ extraConfig: readTorConfig(clientTorrc), onProgress: () => undefined, signal: ac.signal, tmp: long });
+    let dir = '';
+    try {
+      const socks = session.socks;
+      assert.ok(socks.kind === 'unix', 'a unix SOCKS socket');
+      assert.ok(Buffer.byteLength(socks.path) <= UNIX_SOCKET_PATH_MAX);
+      dir = session.dir ?? '';
+      assert.ok(!dir.startsWith(long), 'not under the long TMPDIR');
+      assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    } finally {
+      await session.close();
+      ac.abort();
+    }
+    await assert.rejects(stat(dir), 'the folder is removed');
+    assert.deepEqual(await readdir(long), []);
   });
 });

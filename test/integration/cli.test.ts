@@ -1,7 +1,7 @@
 /** The command line's own rejections: each shows its code and exits with the documented status. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, run } from '../helpers/cli.ts';
 import { COMMAND_HELP } from '../../src/cli/help.ts';
@@ -104,6 +104,8 @@ test('talk: Tor options that cannot go together are BAD_ARGUMENT (exit 2)', asyn
   const cases: string[][] = [
     ['--tor-config', '/dev/null', '--tor-control', '127.0.0.1:9051'],
     ['--tor-control-password-file', '/dev/null'],
+    ['--tor-control-cookie-file', '/dev/null'],
+    ['--loopback-listen', '1', '--loopback-peer', '2', '--tor-control-cookie-file', '/dev/null'],
     ['--loopback-listen', '1', '--loopback-peer', '2', '--tor-config', '/dev/null'],
     ['--loopback-listen', '1'],
     ['--tor-control', '127.0.0.1:9051', '--tor-control-password-file', '/no/such/file'],
@@ -124,6 +126,50 @@ test('talk --tor-config with an option Entrechat sets itself: TOR_CONFIG_INVALID
   const r = await run(me.home, ['talk', 'bob', '--json', '--tor-config', torrc]);
   assert.equal(r.code, 6);
   assert.equal(codeOf(r.stderr), 'TOR_CONFIG_INVALID');
+});
+
+test('talk --tor-config: every spelling tor would read as a refused option is TOR_CONFIG_INVALID, exit 6, and nothing is left in TMPDIR', async () => {
+  const me = await fx.identity();
+  const other = await fx.identity();
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
+  const tmp = await fx.home();
+  const elsewhere = await fx.home();
+  const cases = [
+    `DataDir ${elsewhere}`, `CacheDir ${elsewhere}`, `PidF ${join(elsewhere, 'tor.pid')}`, `+Log notice file ${join(elsewhere, 'log')}`,
+    `l notice file ${join(elsewhere, 'log')}`, `c ${elsewhere}`, `/SocksPort`, `%include ${elsewhere}`,
+  ];
+  for (const [i, line] of cases.entries()) {
+    const torrc = join(me.home, `bad-${i}.torrc`);
+    await writeFile(torrc, `TestingTorNetwork 1\n${line}\n`);
+    const t = fx.talk(me.home, ['bob', '--tor-config', torrc], { TMPDIR: tmp });
+    assert.equal(await t.exited, 6, line);
+    assert.equal(codeOf(t.stderr) ?? t.of('error')[0]?.code, 'TOR_CONFIG_INVALID', line);
+  }
+  assert.deepEqual(await readdir(tmp), [], 'no tor folder was made');
+  assert.deepEqual(await readdir(elsewhere), [], 'nothing written where the lines pointed');
+});
+
+test('talk --tor-control-password-file readable by others, or not a file: PASSWORD_FILE_EXPOSED, exit 2', async () => {
+  const me = await fx.identity();
+  const other = await fx.identity();
+  assert.equal((await run(me.home, ['contacts', 'add', 'bob', other.code])).code, 0);
+  const open = join(me.home, 'open-password');
+  await writeFile(open, 'secret\n', { mode: 0o644 });
+  await chmod(open, 0o644);
+  const group = join(me.home, 'group-password');
+  await writeFile(group, 'secret\n');
+  await chmod(group, 0o640);
+  for (const file of [open, group, me.home]) {
+    const r = await run(me.home, ['talk', 'bob', '--json', '--tor-control', '127.0.0.1:9', '--tor-control-password-file', file]);
+    assert.equal(r.code, 2, file);
+    assert.equal(codeOf(r.stderr), 'PASSWORD_FILE_EXPOSED', file);
+  }
+  // A private one passes the check (and the attempt then fails on the address: nothing listens there).
+  const mine = join(me.home, 'password');
+  await writeFile(mine, 'secret\n', { mode: 0o600 });
+  const r = await run(me.home, ['talk', 'bob', '--json', '--window', '10', '--tor-control', '127.0.0.1:9', '--tor-control-password-file', mine]);
+  assert.notEqual(codeOf(r.stderr) ?? '', 'PASSWORD_FILE_EXPOSED');
+  assert.equal(r.code, 6, r.stderr);
 });
 
 test('contacts rename, remove and verify; their rejections by code', async () => {

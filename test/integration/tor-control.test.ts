@@ -161,13 +161,14 @@ test('authenticateAuto (SAFECOOKIE here) then GETINFO version and status/bootstr
   }
 });
 
-test('authenticate with plain COOKIE and with SAFECOOKIE, the file named by PROTOCOLINFO', async () => {
+test('authenticate with plain COOKIE (the file we name) and with SAFECOOKIE (the file named by PROTOCOLINFO)', async () => {
   assert.ok(tor !== null);
-  for (const kind of ['cookie', 'safecookie'] as const) {
+  const cookieFile = join(tor.dir, 'data', 'control_auth_cookie');
+  for (const auth of [{ kind: 'cookie', cookieFile }, { kind: 'safecookie' }] as const) {
     const conn = await ControlConnection.connect(tor.control);
     try {
-      await authenticate(conn, { kind });
-      assert.ok((await getInfo(conn, ['version'])).has('version'), kind);
+      await authenticate(conn, auth);
+      assert.ok((await getInfo(conn, ['version'])).has('version'), auth.kind);
     } finally {
       conn.close();
     }

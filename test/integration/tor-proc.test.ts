@@ -5,6 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import {
   waitForFile,
   type TorProcess,
 } from '../../src/tor/proc.ts';
+import { allowedOption, checkTorConfig, TORRC_ALLOWED } from '../../src/tor/torrc.ts';
 
 const started: TorProcess[] = [];
 const dirs: string[] = [];
@@ -201,4 +203,30 @@ test('waitForFile: contents once non-empty, timeout error, abort reason, failIf'
 
   const exited = new Error('exited');
   await assert.rejects(waitForFile(join(dir, 'never'), { timeoutMs: 10_000, onTimeout: () => new Error('timeout'), failIf: () => exited }), (e) => e === exited);
+});
+
+// --- the --tor-config allowlist against tor's own reading of a torrc ---
+
+test('tor itself reads these spellings as refused options (so the refusals are real), and allowedOption refuses each', async () => {
+  const dir = await tempDir();
+  const cases: readonly (readonly [string, string])[] = [
+    ['DataDir', 'DataDirectory'], ['CacheDir', 'CacheDirectory'], ['Cache', 'CacheDirectory'], ['c', 'CacheDirectory'],
+    ['PidF', 'PidFile'], ['Lo', 'Log'], ['l', 'LearnCircuitBuildTimeout'], ['Bridg', 'Bridge'],
+  ];
+  for (const [key, canonical] of cases) {
+    const file = join(dir, `${key}.torrc`);
+    await writeFile(file, `${key} x\n`);
+    const p = track(spawnTor(['--verify-config', '--ignore-missing-torrc', '-f', '/dev/null', '--defaults-torrc', file, '--DisableNetwork', '1']));
+    await p.exited;
+    const readAs = /Please use '([A-Za-z0-9_]+)' instead/.exec(p.stderrTail())?.[1];
+    assert.equal(readAs, canonical, `tor reads ${key} as ${canonical}`);
+    assert.equal(allowedOption(key), null, key);
+    assert.throws(() => { checkTorConfig(`${key} x\n`); }, (e: unknown) => (e as { code?: string }).code === 'TOR_CONFIG_INVALID');
+  }
+});
+
+test('every option of the --tor-config allowlist is one this tor knows, by that exact name', () => {
+  const known = new Set(execFileSync(torBinary(), ['--list-torrc-options'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()));
+  assert.ok(known.size > 100, 'tor listed its options');
+  for (const { name } of TORRC_ALLOWED.values()) assert.ok(known.has(name), name);
 });

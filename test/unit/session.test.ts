@@ -238,8 +238,11 @@ test('a wrong contact key: no session on either side, typed failures', () => {
   assert.equal(A.closed()?.reason, 'window_expired');
   assert.equal(B.closed()?.reason, 'window_expired');
   const codes = [...A.events, ...B.events].flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
-  assert.ok(codes.includes('DECRYPT_FAILED'), `responder could not authenticate: ${codes.join(',')}`);
+  assert.ok(codes.includes('INBOUND_UNAUTHENTICATED'), `responder could not authenticate: ${codes.join(',')}`);
   assert.ok(codes.includes('HANDSHAKE_REJECTED'), 'initiator was hung up on');
+  // What each side reports at the end: the dialer's refused handshakes, never the listener's noise.
+  assert.equal(A.closed()?.code, 'HANDSHAKE_REJECTED');
+  assert.equal(B.closed()?.code, 'HANDSHAKE_REJECTED');
 });
 
 test('keepalive: PING after 15 s of silence, peer gone after 45 s without a record', () => {
@@ -337,12 +340,35 @@ test('garbage on a connection is rejected with a typed code and the real peer st
   sim.feed('A', { type: 'data', conn: 'x1', bytes: new Uint8Array(RECORD_SIZE).fill(7) });
   const rejected = sim.peers.A.events.find((e) => e.type === 'rejected');
   assert.ok(rejected?.type === 'rejected');
-  assert.equal(rejected.code, 'DECRYPT_FAILED');
+  assert.equal(rejected.code, 'INBOUND_UNAUTHENTICATED', 'not reported as a wrong key');
   assert.ok(sim.peers.A.actions.some((a) => a.type === 'close_conn' && a.conn === 'x1'));
   sim.feed('B', { type: 'start' });
   sim.settle();
   assert.equal(sim.peers.A.phase, 'active');
   assert.equal(sim.peers.A.activeTag(), sim.peers.B.activeTag());
+});
+
+test('strangers failing their handshake on our listener neither end the attempt nor become its reported failure', () => {
+  const sim = new Sim(...specs(5_000));
+  sim.feed('A', { type: 'start' });
+  sim.settle();
+  for (let i = 0; i < 20; i += 1) {
+    sim.feed('A', { type: 'accepted', conn: `x${i}`, day: DAY });
+    sim.feed('A', { type: 'data', conn: `x${i}`, bytes: new Uint8Array(RECORD_SIZE).fill(i) });
+  }
+  const codes = sim.peers.A.events.flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
+  assert.deepEqual(codes, Array<string>(20).fill('INBOUND_UNAUTHENTICATED'), 'each counted by its own event');
+  assert.equal(sim.peers.A.closed(), null, 'the attempt goes on');
+  sim.runToEnd();
+  const closed = sim.peers.A.closed();
+  assert.ok(closed !== null);
+  assert.equal(closed.reason, 'window_expired');
+  // The same attempt without the strangers ends with the same code: they changed nothing.
+  const quiet = new Sim(...specs(5_000));
+  quiet.feed('A', { type: 'start' });
+  quiet.runToEnd();
+  assert.equal(closed.code, quiet.peers.A.closed()?.code);
+  assert.notEqual(closed.code, 'DECRYPT_FAILED');
 });
 
 test('a connection that says nothing is dropped at the handshake deadline', () => {
@@ -373,17 +399,23 @@ test('a handshake replayed from an earlier connection does not open a session', 
   const sim = new Sim(...specs());
   startBoth(sim);
   sim.settle();
-  const msg1 = writes(sim.peers.A.actions)[0]!;
+  // What the side whose dial became the session sent on it: message 1, then COMMIT.
+  const dialWrites = (n: 'A' | 'B') => sim.peers[n].actions.flatMap((a) => (a.type === 'write' && a.conn.startsWith('d') ? [a.bytes] : []));
+  const dialer = dialWrites('A').length >= 2 ? 'A' : 'B';
+  const listener = dialer === 'A' ? 'B' : 'A';
+  const [msg1, commit] = dialWrites(dialer);
+  assert.ok(msg1 !== undefined && commit !== undefined);
   const sim2 = new Sim(...specs(), 'replay');
-  sim2.feed('B', { type: 'start' });
+  sim2.feed(listener, { type: 'start' });
   sim2.settle();
-  sim2.feed('B', { type: 'accepted', conn: 'r1', day: DAY });
-  sim2.feed('B', { type: 'data', conn: 'r1', bytes: msg1 });
-  // B answers (KK message 1 can be replayed) but the replayer cannot produce a valid COMMIT.
-  sim2.feed('B', { type: 'data', conn: 'r1', bytes: writes(sim.peers.A.actions)[1]! });
-  const codes = sim2.peers.B.events.flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
+  sim2.feed(listener, { type: 'accepted', conn: 'r1', day: DAY });
+  sim2.feed(listener, { type: 'data', conn: 'r1', bytes: msg1 });
+  // The listener answers (KK message 1 can be replayed) but the replayer cannot produce a valid COMMIT.
+  assert.equal(sim2.peers[listener].actions.filter((a) => a.type === 'write' && a.conn === 'r1').length, 1, 'message 2 sent');
+  sim2.feed(listener, { type: 'data', conn: 'r1', bytes: commit });
+  const codes = sim2.peers[listener].events.flatMap((e) => (e.type === 'rejected' ? [e.code] : []));
   assert.deepEqual(codes, ['DECRYPT_FAILED']);
-  assert.notEqual(sim2.peers.B.phase, 'active');
+  assert.notEqual(sim2.peers[listener].phase, 'active');
 });
 
 // --- a scripted peer, to send what an honest machine never would ---

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { createHmac } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { MAX_CONTROL_LINE, MAX_CONTROL_REPLY } from '../../src/core/limits.ts';
 import { parseKeyValues, quoteString, ReplyParser, unescapeQuoted, type Reply } from '../../src/tor/control/reply.ts';
@@ -570,15 +571,6 @@ test('authenticate cookie: sends the file in hex', async () => {
   tor.conn.close();
 });
 
-test('authenticate cookie: without a file, PROTOCOLINFO names it', async () => {
-  const file = tmpFile(COOKIE);
-  const info = replyTo('session', 'PROTOCOLINFO').replace('/tmp/torfx-g85xh63d/control_auth_cookie', file);
-  const tor = FakeTor.scripted([info, '250 OK\r\n']);
-  await authenticate(tor.conn, { kind: 'cookie' });
-  assert.deepEqual(tor.sent, ['PROTOCOLINFO 1', `AUTHENTICATE ${COOKIE.toString('hex')}`]);
-  tor.conn.close();
-});
-
 test('authenticate cookie: tor refusing it (captured 515) is TOR_CONTROL_AUTH_FAILED with status 515', async () => {
   const tor = FakeTor.scripted([replyTo('auth-fail-cookie', 'AUTHENTICATE')]);
   await rejectsCode(authenticate(tor.conn, { kind: 'cookie', cookieFile: tmpFile(COOKIE) }), 'TOR_CONTROL_AUTH_FAILED', 515);
@@ -662,9 +654,9 @@ test('authenticate safecookie: challenge, check of the server hash, response', a
   tor.conn.close();
 });
 
-test('authenticate safecookie: a server that does not know the cookie gets no response (TOR_CONTROL_AUTH_FAILED)', async () => {
+test('authenticate safecookie: a server that does not know the cookie gets no response (TOR_CONTROL_AUTH_SERVER_HASH)', async () => {
   const tor = safeCookieTor(COOKIE, true);
-  await rejectsCode(authenticate(tor.conn, { kind: 'safecookie', cookieFile: tmpFile(COOKIE) }), 'TOR_CONTROL_AUTH_FAILED');
+  await rejectsCode(authenticate(tor.conn, { kind: 'safecookie', cookieFile: tmpFile(COOKIE) }), 'TOR_CONTROL_AUTH_SERVER_HASH');
   assert.equal(tor.sent.length, 1, 'no AUTHENTICATE sent');
   tor.conn.close();
 });
@@ -699,10 +691,56 @@ test('authenticateAuto: COOKIE,SAFECOOKIE offered → SAFECOOKIE with the file t
   tor.conn.close();
 });
 
-test('authenticateAuto: only COOKIE offered (older tors) → the cookie in hex', async () => {
+test('authenticateAuto: only COOKIE offered, with a COOKIEFILE of its choosing → TOR_CONTROL_AUTH_REFUSED, nothing read or sent', async () => {
+  // Whatever answers names any 32-byte file: it must never get its content.
+  const secret = tmpFile(Buffer.alloc(32, 0x5a));
+  const tor = FakeTor.scripted([protocolInfoWith('COOKIE', secret), '250 OK\r\n']);
+  await rejectsCode(authenticateAuto(tor.conn, {}), 'TOR_CONTROL_AUTH_REFUSED');
+  assert.deepEqual(tor.sent, ['PROTOCOLINFO 1']);
+  tor.conn.close();
+});
+
+test('authenticateAuto: only COOKIE offered, with a password given but no HASHEDPASSWORD → TOR_CONTROL_AUTH_REFUSED', async () => {
   const tor = FakeTor.scripted([protocolInfoWith('COOKIE', tmpFile(COOKIE)), '250 OK\r\n']);
-  await authenticateAuto(tor.conn, {});
+  await rejectsCode(authenticateAuto(tor.conn, { password: 'correct horse' }), 'TOR_CONTROL_AUTH_REFUSED');
+  assert.deepEqual(tor.sent, ['PROTOCOLINFO 1']);
+  tor.conn.close();
+});
+
+test('authenticateAuto: only COOKIE offered and the user named a cookie file → that file, never the one tor names', async () => {
+  const named = tmpFile(COOKIE);
+  const tor = FakeTor.scripted([protocolInfoWith('COOKIE', tmpFile(Buffer.alloc(32, 0x5a))), '250 OK\r\n']);
+  await authenticateAuto(tor.conn, { cookieFile: named });
   assert.deepEqual(tor.sent, ['PROTOCOLINFO 1', `AUTHENTICATE ${COOKIE.toString('hex')}`]);
+  tor.conn.close();
+});
+
+test('authenticateAuto: SAFECOOKIE with the user\'s cookie file rather than the one tor names', async () => {
+  const info = protocolInfoWith('COOKIE,SAFECOOKIE', join(tmpRoot, 'gone'));
+  const answer = safeCookieAnswer(COOKIE);
+  const tor = new FakeTor((line) => (line === 'PROTOCOLINFO 1' ? info : answer(line)));
+  await authenticateAuto(tor.conn, { cookieFile: tmpFile(COOKIE) });
+  assert.equal(tor.sent.length, 3);
+  assert.match(tor.sent[2]!, /^AUTHENTICATE [0-9a-f]{64}$/);
+  tor.conn.close();
+});
+
+test('authenticateAuto: SAFECOOKIE whose server hash is wrong → TOR_CONTROL_AUTH_SERVER_HASH, no AUTHENTICATE, no fallback to the password', async () => {
+  const info = protocolInfoWith('COOKIE,SAFECOOKIE,HASHEDPASSWORD', tmpFile(COOKIE));
+  const answer = safeCookieAnswer(COOKIE, true);
+  const tor = new FakeTor((line) => (line === 'PROTOCOLINFO 1' ? info : answer(line)));
+  await rejectsCode(authenticateAuto(tor.conn, { password: 'correct horse' }), 'TOR_CONTROL_AUTH_SERVER_HASH');
+  assert.equal(tor.sent.length, 2);
+  assert.match(tor.sent[1]!, /^AUTHCHALLENGE SAFECOOKIE [0-9a-f]{64}$/);
+  tor.conn.close();
+});
+
+test('authenticateAuto: a COOKIEFILE that is a FIFO is refused at once (TOR_CONTROL_AUTH_FAILED), nothing sent', async () => {
+  const fifo = join(tmpRoot, `fifo${tmpCount++}`);
+  execFileSync('mkfifo', [fifo]);
+  const tor = FakeTor.scripted([protocolInfoWith('SAFECOOKIE', fifo)]);
+  await rejectsCode(authenticateAuto(tor.conn, {}), 'TOR_CONTROL_AUTH_FAILED');
+  assert.deepEqual(tor.sent, ['PROTOCOLINFO 1']);
   tor.conn.close();
 });
 

@@ -5,10 +5,11 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { rendezvousPlan, wipePlan } from '../../src/core/derive.ts';
 import { clientAuthPublicBase32, onionExpandedKeyBase64 } from '../../src/core/derive.ts';
 import { isEntrechatError } from '../../src/core/errors.ts';
@@ -16,6 +17,7 @@ import { x25519FromSecret } from '../../src/core/x25519.ts';
 import { NEWNYM_MIN_INTERVAL } from '../../src/core/limits.ts';
 import { createTorTransport } from '../../src/net/tor.ts';
 import { NewnymPolicy } from '../../src/tor/newnym.ts';
+import { reachesOurSockets } from '../../src/tor/owner.ts';
 import { keyPair } from '../helpers/sim.ts';
 
 const dirs: string[] = [];
@@ -27,7 +29,7 @@ after(async () => {
 
 /** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands
  * (verb and first argument only), and answers ADD_ONION with `onionReplies` in turn. */
-async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = []): Promise<{ path: string; commands: string[]; lines: string[]; sockets: Socket[]; connections: () => number }> {
+async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = [], processInfo = ''): Promise<{ path: string; commands: string[]; lines: string[]; sockets: Socket[]; connections: () => number }> {
   const path = join(dir, 'control.sock');
   const commands: string[] = [];
   const lines: string[] = [];
@@ -53,6 +55,8 @@ async function fakeControl(dir: string, socksPath: string, onionReplies: string[
           socket.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
         } else if (verb === 'GETINFO' && line.includes('net/listeners/socks')) {
           socket.write(`250-net/listeners/socks="unix:${socksPath}"\r\n250 OK\r\n`);
+        } else if (verb === 'GETINFO' && line.includes('process/pid')) {
+          socket.write(processInfo === '' ? '552 Unrecognized key "process/pid"\r\n' : `${processInfo}250 OK\r\n`);
         } else if (verb === 'GETINFO' && line.includes('status/bootstrap-phase')) {
           socket.write('250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"\r\n250 OK\r\n');
         } else if (verb === 'ONION_CLIENT_AUTH_ADD' || verb === 'ONION_CLIENT_AUTH_REMOVE') {
@@ -157,7 +161,7 @@ test('a borrowed tor whose control connection broke: the keys are taken back ove
   assert.equal(control.commands.at(-1), `ONION_CLIENT_AUTH_REMOVE ${plan.days[0]?.peerOnion.address ?? ''}`);
 });
 
-async function setup(nowMs: number, onionReplies: (addresses: string[]) => string[]) {
+async function setup(nowMs: number, onionReplies: (addresses: string[]) => string[], processInfo = '') {
   const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
   dirs.push(dir);
   const socksPath = join(dir, 'socks.sock');
@@ -165,7 +169,7 @@ async function setup(nowMs: number, onionReplies: (addresses: string[]) => strin
   const alice = keyPair('alice');
   const bob = keyPair('bob');
   const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs });
-  const control = await fakeControl(dir, socksPath, onionReplies(plan.days.map((d) => d.ownOnion.address)));
+  const control = await fakeControl(dir, socksPath, onionReplies(plan.days.map((d) => d.ownOnion.address)), processInfo);
   const transport = createTorTransport({ plan, tor: { kind: 'attach', address: control.path } });
   return { plan, control, transport };
 }
@@ -230,3 +234,115 @@ test('550 Onion address collision (another talk with this contact on the same to
     wipePlan(plan);
   }
 });
+
+/** A hostile control port: offers `authLine`, answers AUTHCHALLENGE with a server hash it cannot know; logs every line. */
+async function hostileControl(dir: string, authLine: string): Promise<{ path: string; lines: string[] }> {
+  const path = join(dir, 'hostile.sock');
+  const lines: string[] = [];
+  const server = createServer((socket: Socket) => {
+    let buffered = '';
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      let nl: number;
+      while ((nl = buffered.indexOf('\r\n')) !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        lines.push(line);
+        if (line.startsWith('PROTOCOLINFO')) socket.write(`250-PROTOCOLINFO 1\r\n${authLine}\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`);
+        else if (line.startsWith('AUTHCHALLENGE')) socket.write(`250 AUTHCHALLENGE SERVERHASH=${'AB'.repeat(32)} SERVERNONCE=${'CD'.repeat(32)}\r\n`);
+        else socket.write('250 OK\r\n');
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+  return { path, lines };
+}
+
+for (const [what, method, code] of [
+  ['only plain COOKIE, with a COOKIEFILE of its choosing', 'COOKIE', 'TOR_CONTROL_AUTH_REFUSED'],
+  ['SAFECOOKIE with a server hash it cannot know', 'COOKIE,SAFECOOKIE', 'TOR_CONTROL_AUTH_SERVER_HASH'],
+] as const) {
+  test(`a control port offering ${what}: ${code}, and it never gets the file, an onion key or a client-auth key`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'entrechat-transport-'));
+    dirs.push(dir);
+    // A 32-byte file the answerer would like to read (any file of that size: a key, say).
+    const secretFile = join(dir, 'secret');
+    const secret = Buffer.alloc(32, 0x42);
+    await writeFile(secretFile, secret, { mode: 0o600 });
+    const hostile = await hostileControl(dir, `250-AUTH METHODS=${method} COOKIEFILE="${secretFile}"`);
+    const alice = keyPair('alice');
+    const bob = keyPair('bob');
+    const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: NOON });
+    const transport = createTorTransport({ plan, tor: { kind: 'attach', address: hostile.path } });
+    const ac = new AbortController();
+    try {
+      await assert.rejects(transport.start(() => undefined, ac.signal), (e: unknown) => {
+        assert.equal(isEntrechatError(e) ? e.code : e, code);
+        return true;
+      });
+      const sent = hostile.lines.join('\n');
+      assert.ok(!sent.toLowerCase().includes(secret.toString('hex')), 'the file was not sent');
+      assert.deepEqual(hostile.lines.map((l) => l.split(' ')[0]), method === 'COOKIE' ? ['PROTOCOLINFO'] : ['PROTOCOLINFO', 'AUTHCHALLENGE']);
+      for (const d of plan.days) {
+        assert.ok(!sent.includes(onionExpandedKeyBase64(d.ownOnion.expandedKey)), 'no onion key');
+        assert.ok(!sent.includes(d.peerOnion.address), 'no client-auth entry');
+      }
+    } finally {
+      ac.abort();
+      await transport.unpublish();
+      await transport.stop();
+      wipePlan(plan);
+    }
+  });
+}
+
+test('reachesOurSockets: only a tor of our user that this machine sees as such a process', () => {
+  const base = { pid: 4242, uid: 1000, ownUid: 1000, procUid: 1000, procName: 'tor' };
+  assert.equal(reachesOurSockets(base), true);
+  assert.equal(reachesOurSockets({ ...base, pid: null }), false, 'GETINFO refused (onion-grater)');
+  assert.equal(reachesOurSockets({ ...base, uid: null }), false, 'GETINFO refused (onion-grater)');
+  assert.equal(reachesOurSockets({ ...base, uid: 107, procUid: 107 }), false, 'a system tor running as debian-tor');
+  assert.equal(reachesOurSockets({ ...base, procUid: null, procName: null }), false, 'no such process here (another machine)');
+  assert.equal(reachesOurSockets({ ...base, procName: 'bash' }), false, 'another process under that pid (another pid namespace)');
+  assert.equal(reachesOurSockets({ ...base, procUid: 0 }), false, 'that pid belongs to someone else here');
+});
+
+for (const local of [true, false]) {
+  test(`a borrowed tor ${local ? 'of our user on this machine: the onion forwards to a unix socket in a 0700 folder, gone after' : 'that is not ours: the onion forwards to 127.0.0.1'}`, async () => {
+    // A process named "tor" of our user: a copy of sleep under that name.
+    const bin = await mkdtemp(join(tmpdir(), 'entrechat-faketor-'));
+    dirs.push(bin);
+    await copyFile('/bin/sleep', join(bin, 'tor'));
+    await chmod(join(bin, 'tor'), 0o700);
+    const fake = spawn(join(bin, 'tor'), ['30'], { stdio: 'ignore' });
+    try {
+      const uid = process.getuid?.() ?? 0;
+      const info = `250-process/pid=${fake.pid ?? 0}\r\n250-process/uid=${local ? uid : uid + 1}\r\n`;
+      const { plan, control, transport } = await setup(NOON, (addresses) => addresses.map((a) => `250-ServiceID=${a}\r\n250 OK\r\n${uploadedEvent(a)}`), info);
+      const ac = new AbortController();
+      let target = '';
+      try {
+        await transport.start(() => undefined, ac.signal);
+        await transport.publish(() => undefined, ac.signal);
+        target = /Port=\d+,(\S+)/.exec(control.lines.find((l) => l.startsWith('ADD_ONION')) ?? '')?.[1] ?? '';
+        if (local) {
+          assert.match(target, /^unix:\/.+\/entrechat-[^/]+\/rendezvous-0\.sock$/);
+          const folder = dirname(target.slice('unix:'.length));
+          assert.equal((await stat(folder)).mode & 0o777, 0o700);
+        } else {
+          assert.match(target, /^127\.0\.0\.1:\d+$/);
+        }
+      } finally {
+        ac.abort();
+        await transport.unpublish();
+        await transport.stop();
+        wipePlan(plan);
+      }
+      if (local) await assert.rejects(stat(dirname(target.slice('unix:'.length))), 'the folder is removed');
+    } finally {
+      fake.kill('SIGKILL');
+    }
+  });
+}

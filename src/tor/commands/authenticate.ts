@@ -11,12 +11,16 @@
  *                                                            so no character of a password needs escaping)
  *   none:       AUTHENTICATE
  *
- * SAFECOOKIE is what {@link authenticateAuto} prefers: tor must first prove it knows the cookie
- * (SERVERHASH), so whatever listens on the port learns nothing about the file it named. Plain COOKIE
- * sends the file's content to whoever asked, which is why it is only used when SAFECOOKIE is not offered.
+ Whatever answers on a control port chooses the methods it offers and the cookie file it names
+ * (PROTOCOLINFO). So {@link authenticateAuto} never sends a file named by the other end: NULL reveals
+ * nothing; SAFECOOKIE makes tor prove it knows the cookie (SERVERHASH, checked before anything else is
+ * sent), so whatever listens learns nothing about the file it named; HASHEDPASSWORD sends the password
+ * the user gave for that address; plain COOKIE sends a file's content to whoever asked, so it is only
+ * done with the cookie file the user named (`--tor-control-cookie-file`), never with one named by tor.
  * The cookie is wiped after use; no secret reaches a message.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isEntrechatError, TorError } from '../../core/errors.ts';
 import { TorCommandError, type ControlConnection } from '../control/connection.ts';
@@ -31,8 +35,8 @@ const SERVER_TO_CONTROLLER = 'Tor safe cookie authentication server-to-controlle
 const CONTROLLER_TO_SERVER = 'Tor safe cookie authentication controller-to-server hash';
 
 export type ControlAuth =
-  /** Plain COOKIE: the file's content, in hex. Without `cookieFile`, PROTOCOLINFO says where it is. */
-  | { readonly kind: 'cookie'; readonly cookieFile?: string }
+  /** Plain COOKIE: the file's content, in hex; only ever a file we chose (see the module comment). */
+  | { readonly kind: 'cookie'; readonly cookieFile: string }
   /** SAFECOOKIE: a challenge-response over the cookie. Without `cookieFile`, PROTOCOLINFO says where it is. */
   | { readonly kind: 'safecookie'; readonly cookieFile?: string }
   | { readonly kind: 'password'; readonly password: string }
@@ -49,7 +53,8 @@ function authFailed(why: string, options?: ErrorOptions): TorError {
 export async function readCookie(file: string): Promise<Buffer> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    // Non-blocking: a FIFO named as the cookie file must not hang the attempt (it is refused below).
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     throw authFailed(`Tor's authentication cookie cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
   }
@@ -116,7 +121,7 @@ async function safeCookie(conn: ControlConnection, cookie: Buffer): Promise<void
   const hashes = safeCookieHashes(cookie, clientNonce, Buffer.from(serverNonce, 'hex'));
   try {
     if (!timingSafeEqual(hashes.serverHash, Buffer.from(serverHash, 'hex'))) {
-      throw authFailed('the control port does not know the authentication cookie (SAFECOOKIE server hash mismatch)');
+      throw new TorError('TOR_CONTROL_AUTH_SERVER_HASH', 'the control port does not know the authentication cookie (SAFECOOKIE server hash mismatch): nothing else was sent');
     }
     await sendAuth(conn, `AUTHENTICATE ${hashes.controllerHash.toString('hex')}`);
   } finally {
@@ -129,8 +134,8 @@ async function safeCookie(conn: ControlConnection, cookie: Buffer): Promise<void
  * Authenticates with the given method.
  * @throws UsageError BAD_ARGUMENT for a malformed `auth`; TorError TOR_CONTROL_AUTH_FAILED (a
  *   TorCommandError with `.status`, 515 for a wrong cookie or password, when tor refused it; plain when
- *   the cookie file is unreadable or a SAFECOOKIE server hash is wrong), TOR_CONTROL_CLOSED,
- *   TOR_CONTROL_PROTOCOL
+ *   the cookie file is unreadable), TOR_CONTROL_AUTH_SERVER_HASH (SAFECOOKIE: tor did not prove it
+ *   knows the cookie; nothing else was sent), TOR_CONTROL_CLOSED, TOR_CONTROL_PROTOCOL
  */
 export async function authenticate(conn: ControlConnection, auth: ControlAuth): Promise<void> {
   switch (auth.kind) {
@@ -145,7 +150,9 @@ export async function authenticate(conn: ControlConnection, auth: ControlAuth): 
     }
     case 'cookie':
     case 'safecookie': {
-      if (auth.cookieFile !== undefined && typeof auth.cookieFile !== 'string') throw badArgument('the cookie file must be a path');
+      if (auth.kind === 'cookie' ? typeof auth.cookieFile !== 'string' : auth.cookieFile !== undefined && typeof auth.cookieFile !== 'string') {
+        throw badArgument('the cookie file must be a path');
+      }
       const cookie = await readCookie(await cookieFileOf(conn, auth.cookieFile));
       try {
         if (auth.kind === 'cookie') await sendAuth(conn, `AUTHENTICATE ${cookie.toString('hex')}`);
@@ -161,16 +168,25 @@ export async function authenticate(conn: ControlConnection, auth: ControlAuth): 
 }
 
 export interface AutoAuthOptions {
-  /** Used when tor asks for a password (HASHEDPASSWORD), and no cookie could be used. */
+  /** Used when tor asks for a password (HASHEDPASSWORD) and SAFECOOKIE could not be used. */
   readonly password?: string;
+  /**
+   * A cookie file the user named for this control port: the only file plain COOKIE may send, and the
+   * one SAFECOOKIE uses instead of the file tor names.
+   */
+  readonly cookieFile?: string;
 }
 
 /**
- * Asks tor how it wants to be authenticated (PROTOCOLINFO) and does it: no authentication when NULL is
- * offered; else SAFECOOKIE, or COOKIE when SAFECOOKIE is not offered, with the cookie file tor named;
- * else (or when that file cannot be read) HASHEDPASSWORD with `options.password`.
- * @throws TorError TOR_CONTROL_AUTH_FAILED when tor refused, the cookie was unreadable and no password
- *   could be used, tor wants a password and none was given, or no method offered is one we know;
+ * Asks tor how it wants to be authenticated (PROTOCOLINFO) and does it, in this order: no
+ * authentication when NULL is offered; SAFECOOKIE with the user's cookie file or else the one tor
+ * names (its server hash checked before anything else is sent); HASHEDPASSWORD with
+ * `options.password`; plain COOKIE only with the user's cookie file. An unreadable cookie file falls
+ * through to the next method.
+ * @throws TorError TOR_CONTROL_AUTH_REFUSED when only plain COOKIE could be used and the user named no
+ *   cookie file; TOR_CONTROL_AUTH_SERVER_HASH when SAFECOOKIE's server hash is wrong;
+ *   TOR_CONTROL_AUTH_FAILED when tor refused, the cookie was unreadable and nothing else could be
+ *   used, tor wants a password and none was given, or no method offered is one we know;
  *   TOR_CONTROL_CLOSED, TOR_CONTROL_PROTOCOL
  */
 export async function authenticateAuto(conn: ControlConnection, options: AutoAuthOptions = {}): Promise<void> {
@@ -180,31 +196,36 @@ export async function authenticateAuto(conn: ControlConnection, options: AutoAut
     await authenticate(conn, { kind: 'none' });
     return;
   }
-  const password = options.password;
-  const passwordUsable = methods.has('HASHEDPASSWORD') && password !== undefined;
-  const cookieKind = methods.has('SAFECOOKIE') ? 'safecookie' : methods.has('COOKIE') ? 'cookie' : null;
-  if (cookieKind !== null && info.cookieFile !== null) {
-    let cookie: Buffer;
+  let cookieProblem: Error | null = null;
+  const safeFile = options.cookieFile ?? info.cookieFile;
+  if (methods.has('SAFECOOKIE') && safeFile !== null) {
+    let cookie: Buffer | null = null;
     try {
-      cookie = await readCookie(info.cookieFile);
+      cookie = await readCookie(safeFile);
     } catch (e) {
-      if (!passwordUsable) throw e;
-      await authenticate(conn, { kind: 'password', password });
+      cookieProblem = e instanceof Error ? e : authFailed("Tor's authentication cookie cannot be read");
+    }
+    if (cookie !== null) {
+      try {
+        await safeCookie(conn, cookie);
+      } finally {
+        cookie.fill(0);
+      }
       return;
     }
-    try {
-      if (cookieKind === 'cookie') await sendAuth(conn, `AUTHENTICATE ${cookie.toString('hex')}`);
-      else await safeCookie(conn, cookie);
-    } finally {
-      cookie.fill(0);
-    }
+  }
+  if (methods.has('HASHEDPASSWORD') && options.password !== undefined) {
+    await authenticate(conn, { kind: 'password', password: options.password });
     return;
   }
-  if (passwordUsable) {
-    await authenticate(conn, { kind: 'password', password });
+  if (methods.has('COOKIE') && options.cookieFile !== undefined) {
+    await authenticate(conn, { kind: 'cookie', cookieFile: options.cookieFile });
     return;
   }
-  if (methods.has('HASHEDPASSWORD')) throw authFailed('Tor wants a control password: give it with the password option');
+  if (cookieProblem !== null) throw cookieProblem;
+  if (methods.has('COOKIE')) {
+    throw new TorError('TOR_CONTROL_AUTH_REFUSED', 'the control port offers only plain COOKIE authentication, which would send the file it names to whatever answers: name the cookie file with --tor-control-cookie-file, or use a password');
+  }
+  if (methods.has('HASHEDPASSWORD')) throw authFailed('Tor wants a control password: give it with --tor-control-password-file');
   throw authFailed('Tor offers no control-port authentication method Entrechat can use');
 }
-
