@@ -13,7 +13,7 @@
  * own a dial after a missed descriptor may first send `SIGNAL NEWNYM` (see NewnymPolicy), after which
  * our client-authorization keys are added again.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ import { getInfo } from '../tor/commands/getinfo.ts';
 import { parseHsDesc } from '../tor/commands/events.ts';
 import { signal as torSignal } from '../tor/commands/signal.ts';
 import { NewnymPolicy } from '../tor/newnym.ts';
-import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
+import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, torGone, type TorSession } from '../tor/owner.ts';
 import { connectOnion } from '../tor/socks.ts';
 import type { Transport } from './transport.ts';
 
@@ -147,6 +147,26 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     }
   }
 
+  /** One onion per day: a listener of ours, then ADD_ONION with client authorization for the peer only. */
+  async function publishDays(s: TorSession, onConnection: (socket: Socket, day: number) => void, signal: AbortSignal): Promise<void> {
+    for (const [index, d] of plan.days.entries()) {
+      const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
+      published.push(entry);
+      entry.server.on('error', () => undefined);
+      const target = await listen(entry.server, s.dir, index);
+      if (aborted(signal)) throw ended();
+      const { serviceId } = await addOnion(s.control, {
+        keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
+        ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
+        clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
+      });
+      entry.serviceId = serviceId;
+      if (serviceId !== d.ownOnion.address) {
+        throw new TorError('TOR_ONION_MISMATCH', 'Tor published a different onion address than the one derived for this pair');
+      }
+    }
+  }
+
   return {
     async start(onProgress, signal, onFailure) {
       const report = (p: { percent: number; summary: string }): void => { onProgress({ percent: p.percent, summary: p.summary }); };
@@ -161,7 +181,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       session = s;
       s.onFailure((e) => { onFailure?.(e); });
       if (signal.aborted) throw ended();
-      await addClientAuth(s);
+      await addClientAuth(s).catch((e: unknown) => { throw torGone(e); });
     },
 
     async publish(onConnection, signal) {
@@ -180,21 +200,10 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         signal.addEventListener('abort', () => { off(); reject(ended()); }, { once: true });
       });
       uploaded.then(markPublished, markPublished);
-      for (const [index, d] of plan.days.entries()) {
-        const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
-        published.push(entry);
-        entry.server.on('error', () => undefined);
-        const target = await listen(entry.server, s.dir, index);
-        if (aborted(signal)) throw ended();
-        const { serviceId } = await addOnion(s.control, {
-          keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
-          ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
-          clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
-        });
-        entry.serviceId = serviceId;
-        if (serviceId !== d.ownOnion.address) {
-          throw new TorError('TOR_ONION_MISMATCH', 'Tor published a different onion address than the one derived for this pair');
-        }
+      try {
+        await publishDays(s, onConnection, signal);
+      } catch (e) {
+        throw torGone(e);
       }
       // Published once a descriptor is on the directories: dials made before that are bound to fail.
       await uploaded;
@@ -209,7 +218,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       // dial waits for our own upload (bounded: the peer may have been there long before us).
       await waitAtMost(ownPublished, FIRST_DIAL_WAIT, signal);
       if (aborted(signal)) throw ended();
-      await maybeNewnym(s);
+      await maybeNewnym(s).catch((e: unknown) => { throw torGone(e); });
       if (aborted(signal)) throw ended();
       newnym.dialStarted();
       let failure: ErrorCode | null = null;
