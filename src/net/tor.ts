@@ -99,6 +99,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   const authAdded = new Set<string>();
   const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
+  /** Where accepted connections go, once publish was called (days added later are published to it too). */
+  let accept: ((socket: Socket, day: number) => void) | null = null;
   // Resolves once our first descriptor is uploaded, or publishing ended without one.
   let markPublished = (): void => undefined;
   const ownPublished = new Promise<void>((resolve) => { markPublished = resolve; });
@@ -109,8 +111,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     return d;
   };
 
-  async function addClientAuth(s: TorSession): Promise<void> {
+  async function addClientAuth(s: TorSession, onlyNew = false): Promise<void> {
     for (const d of plan.days) {
+      if (onlyNew && authAdded.has(d.peerOnion.address)) continue;
       await onionClientAuthAdd(s.control, { serviceId: d.peerOnion.address, privateKeyBase64: clientAuthSecretBase64(d.ownAuth.secret) });
       authAdded.add(d.peerOnion.address);
     }
@@ -150,6 +153,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   /** One onion per day: a listener of ours, then ADD_ONION with client authorization for the peer only. */
   async function publishDays(s: TorSession, onConnection: (socket: Socket, day: number) => void, signal: AbortSignal): Promise<void> {
     for (const [index, d] of plan.days.entries()) {
+      // Days added to the plan later (see addDays) come here again: each day is published once.
+      if (published.some((e) => e.day === d.day)) continue;
       const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
       published.push(entry);
       entry.server.on('error', () => undefined);
@@ -188,6 +193,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const s = session;
       if (s === null) throw new TorError('TOR_EXITED', 'Tor is not running');
       if (signal.aborted) throw ended();
+      accept = onConnection;
       const uploaded = new Promise<void>((resolve, reject) => {
         const ours = new Set(plan.days.map((d) => d.ownOnion.address));
         const off = s.control.onEvent((event) => {
@@ -237,6 +243,18 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         throw e;
       } finally {
         newnym.dialEnded(failure);
+      }
+    },
+
+    async addDays(signal) {
+      const s = session;
+      // Not started yet: start adds the keys of every day of the plan, and publish publishes them.
+      if (s === null || aborted(signal)) return;
+      try {
+        await addClientAuth(s, true);
+        if (accept !== null) await publishDays(s, accept, signal);
+      } catch (e) {
+        throw torGone(e);
       }
     },
 

@@ -12,6 +12,10 @@
  * - 23:59:57 and 00:00:05: both hold both days (the case of two peers pressing "talk" around midnight).
  * - 23:59:57 and 00:30:05: the second holds only the new day; they can meet only there, on the adjacent
  *   day the first one published ahead of its own midnight.
+ * - A wall clock that jumps mid-attempt (set right, or a machine resumed from suspend while the
+ *   window's monotonic deadline still runs): the first peer starts at 22:40, when its only day is the
+ *   old one, and 3 s later its clock reads 00:40; the other starts at 00:40, whose only day is the new
+ *   one. They can meet only because the attempt notices the new day (DAY_CHECK_INTERVAL) and serves it too.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,10 +52,13 @@ function nextMidnight(): number {
   return (utcDay(Date.now()) + 1) * DAY_MS;
 }
 
-/** A clock that reads `at` (ms since the epoch) now, and runs on from there at the real pace. */
+/** A clock that reads `at` (ms since the epoch) when first read (by talk, as it starts), and runs on from there at the real pace. */
 function clockAt(at: number): () => number {
-  const offset = at - Date.now();
-  return () => Date.now() + offset;
+  let offset: number | null = null;
+  return () => {
+    offset ??= at - Date.now();
+    return Date.now() + offset;
+  };
 }
 
 interface Peer {
@@ -61,11 +68,35 @@ interface Peer {
   readonly next: (type: TalkEvent['type'], ms: number) => Promise<TalkEvent>;
 }
 
-/** `talk` with `contact` from `home`, on a tor of its own (its temp folder under `tmp`), with `now` as its clock. */
-async function peer(home: string, contact: string, now: () => number, tmp: string): Promise<Peer> {
+/**
+ * A clock that reads `from` when first read, runs at the real pace, and after `afterMs` jumps to read
+ * `to` plus the time since then: a wall clock set right mid-attempt.
+ */
+function jumpingClock(from: number, to: number, afterMs: number): () => number {
+  let t0: number | null = null;
+  return () => {
+    t0 ??= Date.now();
+    const elapsed = Date.now() - t0;
+    return (elapsed < afterMs ? from : to) + elapsed;
+  };
+}
+
+/** Resolves once the peer starting last has started (see `peer`). */
+let starting: Promise<void> = Promise.resolve();
+
+/** Which clock a peer is given: `now` (day and deadlines) or `wallClock` (the day alone). */
+type Clock = { readonly now: () => number } | { readonly wallClock: () => number };
+
+/** `talk` with `contact` from `home`, on a tor of its own (its temp folder under `tmp`), with that clock. */
+async function peer(home: string, contact: string, clock: Clock, tmp: string): Promise<Peer> {
   const events: TalkEvent[] = [];
   const waiters: (() => void)[] = [];
-  // spawnSessionTor makes its temp folder in os.tmpdir(), which reads $TMPDIR at each call.
+  // spawnSessionTor makes its temp folder in os.tmpdir(), which reads $TMPDIR at each call: one peer
+  // starts at a time (pairs run at once), so that each tor's folder lands in its own peer's TMPDIR.
+  const previous = starting;
+  let release = (): void => undefined;
+  starting = new Promise<void>((resolve) => { release = resolve; });
+  await previous;
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = tmp;
   let handle: ContactTalkHandle;
@@ -76,7 +107,7 @@ async function peer(home: string, contact: string, now: () => number, tmp: strin
       contact,
       route: { kind: 'tor', tor: { kind: 'spawn', configFile: clientTorrc } },
       window: WINDOW,
-      now,
+      ...clock,
       onEvent: (e) => {
         events.push(e);
         for (const w of waiters.splice(0)) w();
@@ -85,6 +116,7 @@ async function peer(home: string, contact: string, now: () => number, tmp: strin
   } finally {
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
+    release();
   }
   const next = async (type: TalkEvent['type'], ms: number): Promise<TalkEvent> => {
     const deadline = Date.now() + ms;
@@ -104,15 +136,18 @@ async function peer(home: string, contact: string, now: () => number, tmp: strin
   return { events, handle, next };
 }
 
-/** One pair meets with the two clocks given; a message goes each way; both end cleanly, nothing left. */
-async function meetAcrossMidnight(aliceAt: number, bobAt: number): Promise<void> {
+/**
+ * One pair meets with the two clocks given; a message goes each way; both end cleanly, nothing left.
+ * `aliceAt` is where Alice's clock starts, `aliceClock` the clock itself (by default the real one from
+ * there), and `aliceWall` gives it as the wall clock alone (deadlines monotonic) rather than as `now`.
+ */
+async function meetAcrossMidnight(aliceAt: number, bobAt: number, aliceClock = clockAt(aliceAt), aliceWall = false): Promise<void> {
   const { alice, bob } = await fx.pair();
   const stores = await Promise.all([snapshot(alice.home), snapshot(bob.home)]);
   const [ta, tb] = await Promise.all([mkdtemp(join(work, 'a-')), mkdtemp(join(work, 'b-'))]);
-  const aliceClock = clockAt(aliceAt);
   const bobClock = clockAt(bobAt);
-  const a = await peer(alice.home, 'bob', aliceClock, ta);
-  const b = await peer(bob.home, 'alice', bobClock, tb);
+  const a = await peer(alice.home, 'bob', aliceWall ? { wallClock: aliceClock } : { now: aliceClock }, ta);
+  const b = await peer(bob.home, 'alice', { now: bobClock }, tb);
   try {
     const [ea, eb] = await Promise.all([a.next('active', WINDOW + 60 * SECOND), b.next('active', WINDOW + 60 * SECOND)]);
     assert.ok(ea.type === 'active' && eb.type === 'active' && ea.tag === eb.tag, 'one session, the same on both sides');
@@ -140,17 +175,22 @@ async function meetAcrossMidnight(aliceAt: number, bobAt: number): Promise<void>
   assert.deepEqual(await Promise.all([snapshot(alice.home), snapshot(bob.home)]), stores, 'the stores are byte-identical');
 }
 
-test('the clocks cross UTC midnight during the rendezvous: both pairs meet (both days; only the adjacent one)', { timeout: 240_000 }, async () => {
+test('the clocks cross UTC midnight during the rendezvous: every pair meets (both days; only the adjacent one; a clock that jumps)', { timeout: 240_000 }, async () => {
   const midnight = nextMidnight();
   const aliceAt = midnight - 3 * SECOND;
   // What each clock holds at its start: the premise of each case.
   assert.deepEqual(rendezvousDays(aliceAt), [utcDay(aliceAt), utcDay(aliceAt) + 1]);
   assert.deepEqual(rendezvousDays(midnight + 5 * SECOND), [utcDay(midnight), utcDay(midnight) - 1]);
   assert.deepEqual(rendezvousDays(midnight + 30 * MINUTE + 5 * SECOND), [utcDay(midnight)]);
-  // Two pairs at once, on four tors: each pair has its own identities, so its own onions.
+  const beforeJump = midnight - 80 * MINUTE;
+  const afterJump = midnight + 40 * MINUTE;
+  assert.deepEqual(rendezvousDays(beforeJump), [utcDay(beforeJump)]);
+  assert.deepEqual(rendezvousDays(afterJump), [utcDay(beforeJump) + 1]);
+  // Three pairs at once, on six tors: each pair has its own identities, so its own onions.
   const settled = await Promise.allSettled([
     meetAcrossMidnight(aliceAt, midnight + 5 * SECOND),
     meetAcrossMidnight(aliceAt, midnight + 30 * MINUTE + 5 * SECOND),
+    meetAcrossMidnight(beforeJump, afterJump, jumpingClock(beforeJump, afterJump, 3 * SECOND), true),
   ]);
   for (const r of settled) if (r.status === 'rejected') throw r.reason;
 });
