@@ -17,6 +17,11 @@
  *   circuits a pair of tors happens to build, so one session against one floor setup compares two
  *   draws of that lottery (seen: 16 ms against 95 ms); eight of each mostly compare the same step.
  *   Medians in ms; goal ours ≤ baseline + 2 ms.
+ * - pairs-20: 20 pairs started at the same moment, against one pair alone, all on two tors bootstrapped
+ *   beforehand and lent to the sessions (`--tor-control`: the first side of every pair on one, the
+ *   second on the other; 40 tors at once would measure the 2-core machine, not us). A pair's set-up is
+ *   from its two talk() calls to Alice's first `delivered`, with fresh identities (fresh onions) each
+ *   time. 3 rounds of (a lone pair, then 20 at once); medians, 60 against 3. Goal ≤ 1.5.
  * - session-rss: peak RSS (VmHWM) of the compiled command line's node process (`talk --json`) after
  *   30 messages each way (some spanning many records), read just before its input ends, against the
  *   same build running `whoami`. Goal ≤ 60 MB (MiB are reported).
@@ -34,7 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { talk, type ClosedEvent, type TalkEvent, type TalkHandle } from '../src/app/talk.ts';
+import { talk, type ClosedEvent, type Route, type TalkEvent, type TalkHandle } from '../src/app/talk.ts';
 import {
   clientAuthPublicBase32,
   clientAuthSecretBase64,
@@ -95,6 +100,11 @@ const RUN_TIMEOUT_MS = 90_000;
 /** The sessions' rendezvous window: a failed rendezvous ends well before RUN_TIMEOUT_MS. */
 const WINDOW_MS = 60_000;
 const TEARDOWN_TIMEOUT_MS = 20_000;
+/** pairs-20: pairs started at once, and rounds of (one lone pair, then that many at once). */
+const PAIRS_AT_ONCE = 20;
+const CROWD_ROUNDS = 3;
+/** The crowd's window: 40 onions going up at once on two tors take far longer than one pair's. */
+const CROWD_WINDOW_MS = 180_000;
 
 // ---------------------------------------------------------------------------------------------------
 // Small helpers
@@ -289,7 +299,9 @@ interface OursRun {
  * Alice and Bob start at the same moment; Alice sends one message as soon as she is active. Resolves
  * with the time from the two talk() calls to her `delivered` event, the sessions still open.
  */
-async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorrc: string, text: string): Promise<OursRun> {
+async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorrc: string, text: string, crowd?: { readonly alice: Route; readonly bob: Route; readonly windowMs: number }): Promise<OursRun> {
+  const routes = crowd;
+  const window = crowd?.windowMs ?? WINDOW_MS;
   const a = new Peer('Alice');
   const b = new Peer('Bob');
   let id = -1;
@@ -311,12 +323,12 @@ async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorr
       if (event.type === 'closed') reject(new Error(`Bob's session closed: ${event.reason}${event.code !== undefined ? ` (${event.code})` : ''}`));
     };
   });
-  const route = { kind: 'tor', tor: { kind: 'spawn', configFile: clientTorrc } } as const;
+  const spawned = { kind: 'tor', tor: { kind: 'spawn', configFile: clientTorrc } } as const;
   const t0 = performance.now();
-  a.handle = talk({ identity: alice, peerPublic: bob.publicKey, route, window: WINDOW_MS, onEvent: a.onEvent });
+  a.handle = talk({ identity: alice, peerPublic: bob.publicKey, route: routes?.alice ?? spawned, window, onEvent: a.onEvent });
   owned.sessions.add({ handle: a.handle });
   try {
-    b.handle = talk({ identity: bob, peerPublic: alice.publicKey, route, window: WINDOW_MS, onEvent: b.onEvent });
+    b.handle = talk({ identity: bob, peerPublic: alice.publicKey, route: routes?.bob ?? spawned, window, onEvent: b.onEvent });
   } catch (e) {
     await oursClose(owned, { alice: a, bob: b }).catch(() => undefined);
     throw e;
@@ -324,7 +336,7 @@ async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorr
   owned.sessions.add({ handle: b.handle });
   let at: number;
   try {
-    at = await within(delivered, RUN_TIMEOUT_MS, 'session setup (ours)');
+    at = await within(delivered, window + RUN_TIMEOUT_MS - WINDOW_MS, 'session setup (ours)');
   } catch (e) {
     await oursClose(owned, { alice: a, bob: b }).catch(() => undefined);
     throw e;
@@ -674,6 +686,85 @@ async function setupAndRtt(owned: Owned, alice: Identity, bob: Identity, clientT
 }
 
 // ---------------------------------------------------------------------------------------------------
+// pairs-20: a pair's set-up among 20 pairs at once, against a lone pair
+
+/**
+ * Two raw tors (owner.ts options, TCP control port, cookie) bootstrapped and lent to the sessions
+ * through `--tor-control` (attach): the first side of every pair on one, the second on the other.
+ */
+async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly close: () => Promise<void> }> {
+  const tors = [rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc), rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc)] as const;
+  const close = async (): Promise<void> => {
+    for (const t of tors) {
+      if (t.control !== null) {
+        t.control.close();
+        owned.controls.delete(t.control);
+      }
+      await stopTor(t.proc);
+      owned.tors.delete(t.proc);
+    }
+  };
+  try {
+    await Promise.all(tors.map((t) => rawBoot(owned, t, owned.abort.signal)));
+    const address = (t: RawTor): string => /PORT=(\S+)/.exec(readFileSync(join(t.dir, 'control.port'), 'utf8'))?.[1] ?? '';
+    const route = (t: RawTor): Route => ({ kind: 'tor', tor: { kind: 'attach', address: address(t) } });
+    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * `n` pairs (fresh identities, so fresh onions) started at the same moment on the two lent tors; each
+ * pair's set-up is the time from its two talk() calls to Alice's first `delivered` (as session-setup).
+ * Every session is ended before this returns.
+ */
+async function pairsAtOnce(owned: Owned, n: number, routes: { readonly alice: Route; readonly bob: Route }, clientTorrc: string, d: Diagnostics): Promise<number[]> {
+  const fresh = (): Identity => identityFromSecret(new Uint8Array(randomBytes(32)));
+  const people = Array.from({ length: n }, () => ({ alice: fresh(), bob: fresh() }));
+  // All n started in the same tick: each oursOpen makes both its talk() calls before its first await.
+  const settled = await Promise.allSettled(people.map((p) => oursOpen(owned, p.alice, p.bob, clientTorrc, 'p'.repeat(400), { ...routes, windowMs: CROWD_WINDOW_MS })));
+  await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? oursClose(owned, r.value) : Promise.resolve())));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const runs = settled.map((r) => (r as PromiseFulfilledResult<OursRun>).value);
+  for (const run of runs) oursMarks(run, d);
+  return runs.map((run) => run.ms);
+}
+
+/**
+ * pairs-20: PAIRS_AT_ONCE pairs started together against one pair alone, on the same two lent tors,
+ * alternating round by round. Medians in s; goal ratio ≤ 1.5.
+ */
+async function pairsCrowd(owned: Owned, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
+  const lent = await lenders(owned, clientTorrc);
+  const lone: number[] = [];
+  const crowd: number[] = [];
+  const empty = (): Diagnostics => ({ oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [] });
+  const dLone = empty();
+  const dCrowd = empty();
+  try {
+    for (let round = 0; round < CROWD_ROUNDS; round++) {
+      const one = await pairsAtOnce(owned, 1, lent.routes, clientTorrc, dLone);
+      const many = await pairsAtOnce(owned, PAIRS_AT_ONCE, lent.routes, clientTorrc, dCrowd);
+      lone.push(...one);
+      crowd.push(...many);
+      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}: a lone pair ${secs(one[0] ?? NaN)} s; ${PAIRS_AT_ONCE} pairs at once: median ${secs(median(many))} s, slowest ${secs(Math.max(...many))} s`);
+    }
+  } finally {
+    await lent.close();
+  }
+  // Where the time goes: Tor's first descriptor upload (published) against the rest.
+  const m = (xs: number[]): string => secs(median(xs));
+  log(`# pairs medians (s after the talk() calls): lone: both published ${m(dLone.oursPublished)}, active ${m(dLone.oursActive)}, delivered ${m(lone)}; `
+    + `${PAIRS_AT_ONCE} at once: both published ${m(dCrowd.oursPublished)}, active ${m(dCrowd.oursActive)}, delivered ${m(crowd)}`);
+  const c = median(crowd) / 1000;
+  const l = median(lone) / 1000;
+  return { name: `pairs-${PAIRS_AT_ONCE}`, ours: round(c, 3), baseline: round(l, 3), unit: 's', ratio: round(c / l, 3), goal: '≤ 1.5' };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // session-rss: the compiled command line
 
 interface Ran {
@@ -913,6 +1004,12 @@ export async function torBenchmarks(options: TorBenchOptions): Promise<void> {
       for (const r of await setupAndRtt(owned, alice, bob, net.clientTorrc, log)) emit(r);
     } catch (e) {
       failures.push(`session-setup and message-rtt: ${describeError(e)}`);
+    }
+    owned.abort.signal.throwIfAborted();
+    try {
+      emit(await pairsCrowd(owned, net.clientTorrc, log));
+    } catch (e) {
+      failures.push(`pairs-${PAIRS_AT_ONCE}: ${describeError(e)}`);
     }
     owned.abort.signal.throwIfAborted();
     try {

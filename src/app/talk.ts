@@ -2,7 +2,7 @@
  * `talk(contact)`: one session attempt with one contact, wired from the store's identity, the
  * rendezvous derivations, a transport and the session driver. Every UI uses this and nothing below it.
  */
-import { rendezvousPlan, wipePlan, type RendezvousPlan } from '../core/derive.ts';
+import { rendezvousDays, rendezvousPlan, wipePlan, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Identity } from '../core/identity.ts';
 import type { StoreAuth } from '../store/store.ts';
@@ -11,6 +11,8 @@ import {
   IDLE_DEFAULT,
   IDLE_MAX,
   IDLE_MIN,
+  DAY_CHECK_INTERVAL,
+  MAX_RENDEZVOUS_DAYS,
   MAX_SESSION_DEFAULT,
   MAX_SESSION_MAX,
   MAX_SESSION_MIN,
@@ -66,6 +68,9 @@ export interface TalkOptions {
   /** One clock for the day and the deadlines, for tests; by default the wall clock gives the day and a
    * monotonic clock the deadlines. */
   readonly now?: () => number;
+  /** The wall clock alone, for tests (the day; the deadlines keep `now` or the monotonic clock): by
+   * default `now`, else Date.now. */
+  readonly wallClock?: () => number;
 }
 
 export interface TalkHandle {
@@ -98,6 +103,7 @@ function transportFor(route: Route, plan: RendezvousPlan): Transport {
     start: (onProgress, signal, onFailure) => inner.start(onProgress, signal, onFailure),
     publish: (onConnection, signal) => inner.publish(onConnection, signal),
     dial: (day, signal) => inner.dial(day, signal),
+    ...(inner.addDays !== undefined ? { addDays: (signal: AbortSignal) => inner.addDays?.(signal) ?? Promise.resolve() } : {}),
     unpublish: () => inner.unpublish(),
     stop: () => inner.stop(),
     failed: () => inner.failed?.() ?? null,
@@ -106,26 +112,61 @@ function transportFor(route: Route, plan: RendezvousPlan): Transport {
   };
 }
 
+/**
+ * Looks at the wall clock every DAY_CHECK_INTERVAL until the rendezvous is over: if it now falls on a
+ * day the attempt does not serve (it jumped across midnight: set right, or resumed from suspend while
+ * the window's monotonic deadline still runs), that day is derived, added to the plan and handed to
+ * the driver, which publishes and dials it too. Returns the function that stops it: called when the
+ * rendezvous is over (a session active, or the attempt closed).
+ */
+function watchDays(driver: SessionDriver, options: TalkOptions, wall: () => number, planDays: RendezvousDay[]): () => void {
+  const check = (): void => {
+    let nowMs: number;
+    let wanted: number[];
+    try {
+      nowMs = wall();
+      wanted = rendezvousDays(nowMs).filter((day) => !planDays.some((d) => d.day === day));
+    } catch {
+      return; // a wall clock out of any day's range: the days already served go on
+    }
+    wanted = wanted.slice(0, Math.max(0, MAX_RENDEZVOUS_DAYS - planDays.length));
+    if (wanted.length === 0) return;
+    const fresh = rendezvousPlan({ own: options.identity.key, ownPublic: options.identity.publicKey, peerPublic: options.peerPublic, nowMs });
+    const added = fresh.days.filter((d) => wanted.includes(d.day));
+    wipePlan({ days: fresh.days.filter((d) => !wanted.includes(d.day)) });
+    planDays.push(...added);
+    driver.addDays(added.map((d) => ({ day: d.day, ownOnion: d.ownOnion.address, peerOnion: d.peerOnion.address })));
+  };
+  const timer = setInterval(check, DAY_CHECK_INTERVAL);
+  return () => { clearInterval(timer); };
+}
+
 /** Starts a session attempt at once. */
 export function talk(options: TalkOptions): TalkHandle {
   const window = bounded('window', options.window, RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MIN, RENDEZVOUS_WINDOW_MAX);
   const idle = bounded('idle limit', options.idle, IDLE_DEFAULT, IDLE_MIN, IDLE_MAX);
   const maxSession = bounded('session limit', options.maxSession, MAX_SESSION_DEFAULT, MAX_SESSION_MIN, MAX_SESSION_MAX);
   // The UTC day comes from the wall clock; the session's deadlines from the driver's monotonic one.
-  const plan = rendezvousPlan({
+  const wall = options.wallClock ?? options.now ?? Date.now;
+  const derived = rendezvousPlan({
     own: options.identity.key,
     ownPublic: options.identity.publicKey,
     peerPublic: options.peerPublic,
-    nowMs: (options.now ?? Date.now)(),
+    nowMs: wall(),
   });
+  // The transport reads the days through this array: days the wall clock jumps onto are added to it.
+  const planDays: RendezvousDay[] = [...derived.days];
+  const plan: RendezvousPlan = { days: planDays };
   let driver: SessionDriver | null = null;
+  let stopWatching = (): void => undefined;
   const output = options.output;
   let waitingForDrain = false;
-  const onEvent = output === undefined ? options.onEvent : (event: TalkEvent): void => {
+  const onEvent = (event: TalkEvent): void => {
+    if (event.type === 'active' || event.type === 'closed') stopWatching();
     try {
       options.onEvent(event);
     } finally {
-      if (!waitingForDrain && output.writableNeedDrain && driver !== null) {
+      if (output !== undefined && !waitingForDrain && output.writableNeedDrain && driver !== null) {
         const d = driver;
         waitingForDrain = true;
         d.setOutputBlocked(true);
@@ -154,6 +195,7 @@ export function talk(options: TalkOptions): TalkHandle {
     throw e;
   }
   const d = driver;
+  if (options.route.kind === 'tor') stopWatching = watchDays(d, options, wall, planDays);
   d.start();
   return {
     send: (text) => d.send(text),

@@ -104,6 +104,7 @@ export const ERROR_CODES = {
   STORE_PASSPHRASE_UNEXPECTED: 'store',
   STORE_BAD_PERMISSIONS: 'store',
   STORE_IO: 'store',
+  STORE_DISK_FULL: 'store',
 
   // --- a bug in Entrechat (InternalError) ---
   INTERNAL: 'internal',

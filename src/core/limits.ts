@@ -82,6 +82,10 @@ export const TOR_CONTROL_FILE_TIMEOUT = 30 * SECOND;
 export const TOR_STOP_GRACE = 5 * SECOND;
 /** Bound on one run of tor by `entrechat doctor` (`--version`, `--verify-config`). */
 export const DOCTOR_CHECK_TIMEOUT = 20 * SECOND;
+/** Rendezvous days one attempt serves at most (two near midnight, more only if the wall clock keeps jumping): bounds its onions and dials. */
+export const MAX_RENDEZVOUS_DAYS = 4;
+/** How often an attempt looks at the wall clock for a day it does not serve yet (a jump across midnight is noticed within this). */
+export const DAY_CHECK_INTERVAL = 5 * SECOND;
 /** Accepted connections still in their handshake; when full, the oldest silent one is dropped. */
 export const MAX_ACCEPTED_PENDING = 8;
 

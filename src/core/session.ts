@@ -29,6 +29,7 @@ import {
   HANDSHAKE_TIMEOUT,
   KEEPALIVE_INTERVAL,
   MAX_ACCEPTED_PENDING,
+  MAX_RENDEZVOUS_DAYS,
   MAX_UNACKED_MESSAGES,
   PEER_GONE_AFTER,
   RECORD_PLAINTEXT_SIZE,
@@ -97,7 +98,9 @@ export type SessionInput =
   | { readonly type: 'output'; readonly blocked: boolean }
   | { readonly type: 'send'; readonly text: string }
   | { readonly type: 'quit' }
-  | { readonly type: 'tick' };
+  | { readonly type: 'tick' }
+  /** The wall clock now falls on more rendezvous days (it jumped across midnight): dial and accept them too. */
+  | { readonly type: 'add_days'; readonly days: readonly RendezvousDay[] };
 
 /** How a session attempt ended, as the user is told. */
 export type CloseReason =
@@ -285,7 +288,7 @@ function wipeConn(conn: Conn): void {
 }
 
 export function createSession(config: SessionConfig): SessionState {
-  if (config.days.length === 0) throw new RangeError('at least one rendezvous day is needed');
+  if (config.days.length === 0 || config.days.length > MAX_RENDEZVOUS_DAYS) throw new RangeError(`1 to ${MAX_RENDEZVOUS_DAYS} rendezvous days are needed`);
   return { config, phase: { kind: 'idle' } };
 }
 
@@ -311,7 +314,7 @@ export function step(state: SessionState, input: SessionInput, now: number): Ste
 }
 
 class Machine {
-  readonly #config: SessionConfig;
+  #config: SessionConfig;
   #phase: Phase;
   readonly #now: number;
   readonly #actions: SessionAction[] = [];
@@ -396,6 +399,29 @@ class Machine {
       case 'tick':
         this.#onTick();
         return;
+      case 'add_days':
+        this.#onAddDays(input.days);
+        return;
+    }
+  }
+
+  /**
+   * More rendezvous days, because the wall clock jumped onto them during the attempt (a clock set
+   * right, a machine resumed from suspend): from now on they are dialled and accepted on as well, and
+   * the days already under way go on. Before the rendezvous they join the config; once it is over (a
+   * session active, the attempt ended) they change nothing. At most MAX_RENDEZVOUS_DAYS in all.
+   */
+  #onAddDays(days: readonly RendezvousDay[]): void {
+    const p = this.#phase;
+    if (p.kind !== 'idle' && p.kind !== 'starting_tor' && p.kind !== 'rendezvous') return;
+    const room = Math.max(0, MAX_RENDEZVOUS_DAYS - this.#config.days.length);
+    const fresh = days.filter((d, i) => !this.#config.days.some((x) => x.day === d.day) && days.findIndex((x) => x.day === d.day) === i).slice(0, room);
+    if (fresh.length === 0) return;
+    this.#config = { ...this.#config, days: [...this.#config.days, ...fresh] };
+    if (p.kind !== 'rendezvous') return;
+    for (const d of fresh) {
+      p.dialDelay.set(d.day, DIAL_RETRY_FIRST);
+      this.#dial(p, d);
     }
   }
 
@@ -461,7 +487,7 @@ class Machine {
     }
   }
 
-  /** One dial per day at a time, so dials are bounded by the days (at most two). */
+  /** One dial per day at a time, so dials are bounded by the days (two, MAX_RENDEZVOUS_DAYS after clock jumps). */
   #dial(r: Rendezvous, day: RendezvousDay): void {
     r.dialCount += 1;
     const id = `d${r.dialCount}`;

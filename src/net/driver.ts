@@ -19,6 +19,7 @@ import {
   type SessionEvent,
   type SessionInput,
   type SessionState,
+  type RendezvousDay,
 } from '../core/session.ts';
 import type { Transport } from './transport.ts';
 
@@ -172,6 +173,23 @@ export class SessionDriver {
     return this.#teardown.size + this.#abandoned.size;
   }
 
+  /**
+   * More rendezvous days, already in the transport's plan (the wall clock jumped onto them): the
+   * transport serves them first (client authorization, their onions), then the machine dials them.
+   * Ignored once the rendezvous is over.
+   */
+  addDays(days: readonly RendezvousDay[]): void {
+    const kind = this.#state.phase.kind;
+    if (this.#finished || (kind !== 'idle' && kind !== 'starting_tor' && kind !== 'rendezvous')) return;
+    const transport = this.#transport;
+    const adding = attempt(() => transport.addDays?.(this.#abort.signal) ?? Promise.resolve()).then(
+      () => { this.#feed({ type: 'add_days', days }); },
+      (e: unknown) => { this.#feed({ type: 'tor_failed', code: codeOf(e) }); },
+    );
+    // Unpublishing waits for it (no onion of it outlives the attempt), and so does stopping Tor.
+    this.#publishing = Promise.allSettled([this.#publishing, adding]);
+  }
+
   /** Steps the machine through every queued input, then dispatches the events (`null`: just drain). */
   #feed(input: SessionInput | null): void {
     if (input !== null) this.#queue.push(input);
@@ -291,7 +309,7 @@ export class SessionDriver {
           // Last: after start, the listener and every dial have settled (they use what start made).
           this.#abort.abort();
           this.#track(
-            Promise.allSettled([this.#starting, this.#unpublishing, ...this.#dials])
+            Promise.allSettled([this.#starting, this.#publishing, this.#unpublishing, ...this.#dials])
               .then(() => attempt(() => this.#transport.stop()))
               .catch(() => undefined),
           );

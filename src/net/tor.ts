@@ -16,7 +16,7 @@
  * own a dial after a missed descriptor may first send `SIGNAL NEWNYM` (see NewnymPolicy), after which
  * our client-authorization keys are added again.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +31,7 @@ import { getInfo } from '../tor/commands/getinfo.ts';
 import { parseHsDesc } from '../tor/commands/events.ts';
 import { signal as torSignal } from '../tor/commands/signal.ts';
 import { NewnymPolicy } from '../tor/newnym.ts';
-import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, type TorSession } from '../tor/owner.ts';
+import { attachTor, connectBorrowed, readTorConfig, spawnSessionTor, torGone, type TorSession } from '../tor/owner.ts';
 import { connectOnion } from '../tor/socks.ts';
 import type { Transport } from './transport.ts';
 
@@ -111,6 +111,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   const authAdded = new Set<string>();
   const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
+  /** Where accepted connections go, once publish was called (days added later are published to it too). */
+  let accept: ((socket: Socket, day: number) => void) | null = null;
   // Resolves once our first descriptor is uploaded, or publishing ended without one.
   let markPublished = (): void => undefined;
   const ownPublished = new Promise<void>((resolve) => { markPublished = resolve; });
@@ -121,8 +123,9 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     return d;
   };
 
-  async function addClientAuth(s: TorSession): Promise<void> {
+  async function addClientAuth(s: TorSession, onlyNew = false): Promise<void> {
     for (const d of plan.days) {
+      if (onlyNew && authAdded.has(d.peerOnion.address)) continue;
       await onionClientAuthAdd(s.control, { serviceId: d.peerOnion.address, privateKeyBase64: clientAuthSecretBase64(d.ownAuth.secret) });
       authAdded.add(d.peerOnion.address);
     }
@@ -159,6 +162,28 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     }
   }
 
+  /** One onion per day: a listener of ours, then ADD_ONION with client authorization for the peer only. */
+  async function publishDays(s: TorSession, onConnection: (socket: Socket, day: number) => void, signal: AbortSignal): Promise<void> {
+    for (const [index, d] of plan.days.entries()) {
+      // Days added to the plan later (see addDays) come here again: each day is published once.
+      if (published.some((e) => e.day === d.day)) continue;
+      const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
+      published.push(entry);
+      entry.server.on('error', () => undefined);
+      const target = await listen(entry.server, s.dir, index);
+      if (aborted(signal)) throw ended();
+      const { serviceId } = await addOnion(s.control, {
+        keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
+        ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
+        clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
+      });
+      entry.serviceId = serviceId;
+      if (serviceId !== d.ownOnion.address) {
+        throw new TorError('TOR_ONION_MISMATCH', 'Tor published a different onion address than the one derived for this pair');
+      }
+    }
+  }
+
   return {
     async start(onProgress, signal, onFailure) {
       const report = (p: { percent: number; summary: string }): void => { onProgress({ percent: p.percent, summary: p.summary }); };
@@ -173,13 +198,14 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       session = s;
       s.onFailure((e) => { onFailure?.(e); });
       if (signal.aborted) throw ended();
-      await addClientAuth(s);
+      await addClientAuth(s).catch((e: unknown) => { throw torGone(e); });
     },
 
     async publish(onConnection, signal) {
       const s = session;
       if (s === null) throw new TorError('TOR_EXITED', 'Tor is not running');
       if (signal.aborted) throw ended();
+      accept = onConnection;
       const uploaded = new Promise<void>((resolve, reject) => {
         const ours = new Set(plan.days.map((d) => d.ownOnion.address));
         const off = s.control.onEvent((event) => {
@@ -192,21 +218,10 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         signal.addEventListener('abort', () => { off(); reject(ended()); }, { once: true });
       });
       uploaded.then(markPublished, markPublished);
-      for (const [index, d] of plan.days.entries()) {
-        const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
-        published.push(entry);
-        entry.server.on('error', () => undefined);
-        const target = await listen(entry.server, s.dir, index);
-        if (aborted(signal)) throw ended();
-        const { serviceId } = await addOnion(s.control, {
-          keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
-          ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
-          clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
-        });
-        entry.serviceId = serviceId;
-        if (serviceId !== d.ownOnion.address) {
-          throw new TorError('TOR_ONION_MISMATCH', 'Tor published a different onion address than the one derived for this pair');
-        }
+      try {
+        await publishDays(s, onConnection, signal);
+      } catch (e) {
+        throw torGone(e);
       }
       // Published once a descriptor is on the directories: dials made before that are bound to fail.
       await uploaded;
@@ -221,7 +236,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       // dial waits for our own upload (bounded: the peer may have been there long before us).
       await waitAtMost(ownPublished, FIRST_DIAL_WAIT, signal);
       if (aborted(signal)) throw ended();
-      await maybeNewnym(s);
+      await maybeNewnym(s).catch((e: unknown) => { throw torGone(e); });
       if (aborted(signal)) throw ended();
       newnym.dialStarted();
       let failure: ErrorCode | null = null;
@@ -240,6 +255,18 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         throw e;
       } finally {
         newnym.dialEnded(failure);
+      }
+    },
+
+    async addDays(signal) {
+      const s = session;
+      // Not started yet: start adds the keys of every day of the plan, and publish publishes them.
+      if (s === null || aborted(signal)) return;
+      try {
+        await addClientAuth(s, true);
+        if (accept !== null) await publishDays(s, accept, signal);
+      } catch (e) {
+        throw torGone(e);
       }
     },
 

@@ -39,6 +39,13 @@ export interface Transport {
    * promptly, without leaving a connection behind, once `signal` aborts.
    */
   dial(day: number, signal: AbortSignal): Promise<Duplex>;
+  /**
+   * Serves rendezvous days added to the plan after the start (the wall clock jumped onto them): what
+   * `start` and `publish` did for the others (client authorization, the listener and its onion) is
+   * done for them, as far as the attempt has got. Resolves once they can be dialled. Optional: a
+   * transport with a single rendezvous (loopback) has nothing to add.
+   */
+  addDays?(signal: AbortSignal): Promise<void>;
   /** Stops accepting connections. Idempotent. */
   unpublish(): Promise<void>;
   /** Stops what `start` brought up and removes its files. Idempotent; never rejects. */

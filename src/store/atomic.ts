@@ -28,8 +28,19 @@ export function errnoCode(e: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * What the system says when a write finds no room: the file system is full (ENOSPC), the user's quota is
+ * used up (EDQUOT), or the process's file-size limit (RLIMIT_FSIZE, `ulimit -f`) is reached (EFBIG).
+ */
+const NO_ROOM: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/** A typed store error for a file-system failure: STORE_DISK_FULL when there is no room, else STORE_IO. */
 export function ioError(what: string, cause: unknown): StoreError {
-  return new StoreError('STORE_IO', `${what}: ${errnoCode(cause) ?? 'failed'}`, { cause });
+  const code = errnoCode(cause);
+  if (code !== undefined && NO_ROOM.has(code)) {
+    return new StoreError('STORE_DISK_FULL', `${what}: no room left on the disk (${code}); the store is unchanged`, { cause });
+  }
+  return new StoreError('STORE_IO', `${what}: ${code ?? 'failed'}`, { cause });
 }
 
 /**
@@ -153,7 +164,8 @@ async function fsyncDir(dir: string): Promise<void> {
 /**
  * Writes `bytes` to `dir/name` atomically with mode 0600. With `replace: false` an existing target is
  * never replaced (hard link, which fails atomically if the name exists).
- * @throws StoreError STORE_EXISTS (replace: false and the target exists), STORE_IO
+ * @throws StoreError STORE_EXISTS (replace: false and the target exists), STORE_DISK_FULL (no room: the
+ *   target is untouched and the temp file removed), STORE_IO
  */
 export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array, replace: boolean): Promise<void> {
   const target = join(dir, name);

@@ -183,7 +183,7 @@ export async function inspectStore(home: string): Promise<{ readonly needsPassph
 /**
  * Creates the store in `home` (the folder is created 0700 if missing). Never replaces an existing store:
  * that would destroy an identity.
- * @throws StoreError STORE_EXISTS, STORE_BAD_PERMISSIONS (existing folder not private), STORE_IO
+ * @throws StoreError STORE_EXISTS, STORE_BAD_PERMISSIONS (existing folder not private), STORE_DISK_FULL, STORE_IO
  * @throws TypeError / RangeError on malformed content, auth or options, or an empty passphrase
  */
 export async function createStore(home: string, content: StoreContent, auth: StoreAuth, options?: StoreWriteOptions): Promise<void> {
@@ -199,7 +199,7 @@ export async function createStore(home: string, content: StoreContent, auth: Sto
  * the current one). After a successful write, removes temp files left by writers that crashed more than
  * {@link STORE_TEMP_STALE_AFTER} ago.
  * @throws StoreError STORE_NOT_FOUND (no store to replace: use createStore), STORE_BAD_PERMISSIONS,
- *   STORE_IO
+ *   STORE_DISK_FULL (the old store is untouched), STORE_IO
  * @throws TypeError / RangeError on malformed content, auth or options, or an empty passphrase
  */
 export async function saveStore(home: string, content: StoreContent, auth: StoreAuth, options?: StoreWriteOptions): Promise<void> {

@@ -51,6 +51,15 @@ export interface TorSession {
 }
 
 /**
+ * A control command failed because the connection closed under us: for a session's tor that means Tor
+ * went away (a spawned tor exits with its owning connection, and a borrowed one that drops us is gone
+ * for this session), so it is reported as such, TOR_EXITED, whichever command happened to be pending.
+ */
+export function torGone(e: unknown): unknown {
+  return isEntrechatError(e) && e.code === 'TOR_CONTROL_CLOSED' ? new TorError('TOR_EXITED', 'Tor stopped', { cause: e }) : e;
+}
+
+/**
  * Reads and checks a `--tor-config` file: torrc lines to add to a spawned tor (how a session joins the
  * private test network, or a censored network through bridges or a proxy). Only the options of
  * {@link TORRC_ALLOWED} are accepted, however they are spelled (see torrc.ts).
@@ -202,7 +211,10 @@ async function waitBootstrapped(control: ControlConnection, onProgress: (p: Boot
           const phase = parseBootstrapPhase(info.get('status/bootstrap-phase') ?? '');
           if (phase !== null) report(phase.progress, phase.summary);
         })
-        .catch((e: unknown) => { settle(e instanceof Error ? e : new TorError('TOR_CONTROL_PROTOCOL', 'bootstrap status unreadable')); });
+        .catch((e: unknown) => {
+          const gone = torGone(e);
+          settle(gone instanceof Error ? gone : new TorError('TOR_CONTROL_PROTOCOL', 'bootstrap status unreadable'));
+        });
     });
   } finally {
     unsubscribe();
@@ -268,6 +280,10 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     const p = proc;
     const extra = options.extraConfig !== undefined;
     const startFailure = (): TorError => {
+      // Killed by a signal, or ended by one it handles (SIGTERM, SIGINT: exit code 0): it did not fail
+      // to start, it was stopped, as it may be in any phase (TOR_EXITED, the same code as later on).
+      const status = p.exitStatus();
+      if (status !== null && (status.signal !== null || status.code === 0)) return new TorError('TOR_EXITED', 'Tor was stopped while starting');
       const tail = p.stderrTail();
       const lastErr = tail.split('\n').filter((l) => /\[(err|warn)\]/.test(l)).pop() ?? tail.split('\n').pop() ?? '';
       const configProblem = extra && /config|torrc|option/i.test(lastErr);
@@ -310,7 +326,8 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
       exitCleanups.get(dir)?.();
       exitCleanups.delete(dir);
     }
-    if (isEntrechatError(e)) throw e;
+    // Our control connection closed by itself (authenticating, TAKEOWNERSHIP…): tor was stopped.
+    if (isEntrechatError(e)) throw options.signal.aborted ? e : torGone(e);
     throw new TorError('TOR_SPAWN_FAILED', options.signal.aborted ? 'the attempt ended while Tor was starting' : 'Tor could not be started', { cause: e });
   }
 }

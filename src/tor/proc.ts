@@ -75,6 +75,8 @@ export interface TorProcess {
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<ExitStatus>;
   readonly hasExited: () => boolean;
+  /** How it exited (exit code or signal), once it has; null while it runs. */
+  readonly exitStatus: () => ExitStatus | null;
   /** The last few lines of its stdout and stderr, for error messages. */
   readonly stderrTail: () => string;
   /**
@@ -168,6 +170,7 @@ export function spawnProcess(file: string, args: readonly string[], options: Spa
     pid,
     exited,
     hasExited: () => status !== null,
+    exitStatus: () => status,
     stderrTail: () => tail.text(),
     release: () => {
       if (released) return;

@@ -747,7 +747,7 @@ test('Tor going away while the session is closing does not turn a quit into an e
 
 // --- a listener that serves every day on one port (loopback, docs/protocol.md § Loopback mode) ---
 
-test('a connection accepted for any day (loopback) is read under each day: the dialer\'s day wins, no day is DECRYPT_FAILED', () => {
+test('a connection accepted for any day (loopback) is read under each day: the dialer\'s day wins; a day it does not serve is INBOUND_UNAUTHENTICATED', () => {
   const limits = { idle: IDLE_DEFAULT, maxSession: MAX_SESSION_DEFAULT };
   const [ownNext, peerNext] = ['c'.repeat(56), 'e'.repeat(56)];
   const config = {
@@ -779,7 +779,7 @@ test('a connection accepted for any day (loopback) is read under each day: the d
   const stranger = dialer(DAY + 2, 'f'.repeat(56), 'g'.repeat(56)); // a day the listener does not serve
   const r2 = step(state, { type: 'data', conn: 'y', bytes: stranger.writeMessage(encodeHello(limits)) }, 3);
   const rejected = r2.actions.flatMap((a) => (a.type === 'emit' && a.event.type === 'rejected' ? [a.event] : []));
-  assert.deepEqual(rejected.map((e) => [e.conn, e.code]), [['y', 'DECRYPT_FAILED']]);
+  assert.deepEqual(rejected.map((e) => [e.conn, e.code]), [['y', 'INBOUND_UNAUTHENTICATED']]);
 });
 
 // --- flow control (docs/protocol.md "Flow control") ---

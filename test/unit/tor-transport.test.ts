@@ -27,6 +27,9 @@ after(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
+/** An ADD_ONION "reply" that makes the fake control port hang up instead, as a tor that dies does. */
+const HANG_UP = 'hang up';
+
 /** A control port that accepts NULL auth, is bootstrapped, and says 250 to everything; it logs the commands
  * (verb and first argument only), and answers ADD_ONION with `onionReplies` in turn. */
 async function fakeControl(dir: string, socksPath: string, onionReplies: string[] = [], processInfo = ''): Promise<{ path: string; commands: string[]; lines: string[]; sockets: Socket[]; connections: () => number }> {
@@ -50,7 +53,9 @@ async function fakeControl(dir: string, socksPath: string, onionReplies: string[
         lines.push(line);
         const [verb] = line.split(' ');
         if (verb === 'ADD_ONION') {
-          socket.write(onionReplies.shift() ?? '250-ServiceID=nothing\r\n250 OK\r\n');
+          const reply = onionReplies.shift() ?? '250-ServiceID=nothing\r\n250 OK\r\n';
+          if (reply === HANG_UP) socket.destroy();
+          else socket.write(reply);
         } else if (verb === 'PROTOCOLINFO') {
           socket.write('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n');
         } else if (verb === 'GETINFO' && line.includes('net/listeners/socks')) {
@@ -346,3 +351,17 @@ for (const local of [true, false]) {
     }
   });
 }
+
+test('tor goes away while ADD_ONION is pending (the control connection closes under it): TOR_EXITED, not TOR_CONTROL_CLOSED', async () => {
+  const { plan, transport } = await setup(NOON, () => [HANG_UP]);
+  const ac = new AbortController();
+  try {
+    await transport.start(() => undefined, ac.signal);
+    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_EXITED');
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+});
