@@ -17,6 +17,7 @@ import {
   type StoreContent,
   type StoreWriteOptions,
 } from '../store/store.ts';
+import { STORE_MAX_NAME_BYTES } from '../store/format.ts';
 
 /** Longest contact name, in user-perceived characters: names are for people to read, not payloads. */
 export const CONTACT_NAME_MAX = 64;
@@ -63,12 +64,22 @@ function graphemes(text: string): number {
   return Array.from(segmenter.segment(text)).length;
 }
 
+/**
+ * A name the store can hold: well-formed Unicode (a lone surrogate has no UTF-8 form) and within
+ * STORE_MAX_NAME_BYTES, which 64 characters can exceed when each carries many combining marks.
+ */
+function storable(name: string): boolean {
+  return !/[\uD800-\uDFFF]/u.test(name) && utf8.encode(name).length <= STORE_MAX_NAME_BYTES;
+}
+
+const utf8 = new TextEncoder();
+
 /** @throws UsageError CONTACT_BAD_NAME */
 export function checkContactName(name: string): string {
   const trimmed = name.normalize('NFC').trim();
   // eslint-disable-next-line no-control-regex
-  if (trimmed.length === 0 || graphemes(trimmed) > CONTACT_NAME_MAX || /[\u0000-\u001f\u007f-\u009f]/.test(trimmed)) {
-    throw new UsageError('CONTACT_BAD_NAME', `a contact name is 1 to ${CONTACT_NAME_MAX} printable characters`);
+  if (trimmed.length === 0 || graphemes(trimmed) > CONTACT_NAME_MAX || /[\u0000-\u001f\u007f-\u009f]/.test(trimmed) || !storable(trimmed)) {
+    throw new UsageError('CONTACT_BAD_NAME', `a contact name is 1 to ${CONTACT_NAME_MAX} printable characters, at most ${STORE_MAX_NAME_BYTES} bytes of UTF-8`);
   }
   return trimmed;
 }

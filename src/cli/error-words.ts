@@ -15,7 +15,7 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   CONTACT_DUPLICATE_NAME: "A contact with that name exists already: choose another name.",
   CONTACT_DUPLICATE_KEY: "That code belongs to a contact you have already (under another name).",
   CONTACT_UNKNOWN: "No contact by that name (see entrechat contacts list).",
-  CONTACT_BAD_NAME: "A contact name is 1 to 64 printable characters.",
+  CONTACT_BAD_NAME: "A contact name is 1 to 64 printable characters, at most 1 KiB of UTF-8.",
   MESSAGE_EMPTY: "An empty message cannot be sent.",
   MESSAGE_TOO_LONG: "A message is at most 16 KiB of UTF-8: split it.",
   SESSION_NOT_ACTIVE: "No session is open: nothing is queued, text can only be sent to a peer who is present.",

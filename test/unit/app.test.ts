@@ -63,10 +63,19 @@ test('contact rejections, each by its code', async () => {
 
 test('contact names: trimmed, printable, bounded', () => {
   assert.equal(checkContactName('  bob '), 'bob');
-  assert.equal(checkContactName('👩‍👩‍👧‍👦'.repeat(64)).length > 64, true);
+  // Counted in user-perceived characters: 40 families of four are 440 UTF-16 units (1,000 bytes).
+  assert.equal(checkContactName('👩‍👩‍👧‍👦'.repeat(40)).length > 64, true);
   for (const bad of ['', '   ', 'a\nb', 'tab\there', '\u0007', 'x'.repeat(65)]) {
     assert.throws(() => checkContactName(bad), { code: 'CONTACT_BAD_NAME' }, JSON.stringify(bad));
   }
+});
+
+test('contact names the store could not hold are CONTACT_BAD_NAME (found by npm run fuzz)', () => {
+  // A lone surrogate has no UTF-8 form; one character with 600 combining marks is 1,201 bytes.
+  for (const bad of ['a\ud800b', '\udc00', `e${'\u0301'.repeat(600)}`, '👩‍👩‍👧‍👦'.repeat(64)]) {
+    assert.throws(() => checkContactName(bad), { code: 'CONTACT_BAD_NAME' }, JSON.stringify(bad));
+  }
+  assert.equal(checkContactName('\u{1f600}'), '\u{1f600}');
 });
 
 test('limits outside their bounds are LIMIT_OUT_OF_RANGE', () => {

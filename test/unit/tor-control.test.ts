@@ -378,6 +378,11 @@ test('unescapeQuoted reads QuotedString and CString escapes', () => {
   throwsCode(() => unescapeQuoted('\\377'), 'TOR_CONTROL_PROTOCOL', 'not UTF-8');
 });
 
+test('unescapeQuoted keeps characters outside the BMP whole (found by npm run fuzz)', () => {
+  assert.equal(unescapeQuoted('\\"\u{1f600}\u{10343}'), '"\u{1f600}\u{10343}');
+  assert.equal(unescapeQuoted('\u{1f600}\\\\'), '\u{1f600}\\');
+});
+
 test('parseKeyValues reads PROTOCOLINFO and event lines as captured', () => {
   const auth = parseKeyValues('AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/tmp/torfx-g85xh63d/control_auth_cookie"');
   assert.deepEqual(auth.positional, ['AUTH']);

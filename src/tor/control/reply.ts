@@ -200,14 +200,17 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
  */
 export function unescapeQuoted(inner: string): string {
   if (!inner.includes('\\')) return inner;
+  // By code point: a character outside the BMP is two UTF-16 units, which encoded one by one would
+  // each become U+FFFD.
+  const chars = Array.from(inner);
   const bytes: number[] = [];
-  for (let i = 0; i < inner.length; i++) {
-    const c = inner[i] ?? '';
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] ?? '';
     if (c !== '\\') {
       for (const b of utf8Encoder.encode(c)) bytes.push(b);
       continue;
     }
-    const next = inner[i + 1];
+    const next = chars[i + 1];
     if (next === undefined) throw protocolError('quoted string ends with a backslash');
     i++;
     if (next === 'n') bytes.push(0x0a);
@@ -215,8 +218,8 @@ export function unescapeQuoted(inner: string): string {
     else if (next === 'r') bytes.push(0x0d);
     else if (/[0-7]/.test(next)) {
       let digits = next;
-      while (digits.length < 3 && /[0-7]/.test(inner[i + 1] ?? '')) {
-        digits += inner[i + 1] ?? '';
+      while (digits.length < 3 && /[0-7]/.test(chars[i + 1] ?? '')) {
+        digits += chars[i + 1] ?? '';
         i++;
       }
       const value = parseInt(digits, 8);
