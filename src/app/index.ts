@@ -16,7 +16,8 @@ export {
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
-export { refuseExistingIdentity, storeNeedsPassphrase } from './store-auth.ts';
+export { refuseExistingIdentity, refuseUnprotectedStore, storeNeedsPassphrase } from './store-auth.ts';
+export { readPassphraseFile, weakPassphraseWarning } from './passphrase.ts';
 export * from './testnet.ts';
 export { talk, talkTo, type ClosedEvent, type ContactTalkHandle, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';

@@ -19,8 +19,11 @@ import {
   markVerified,
   removeContact,
   renameContact,
+  readPassphraseFile,
   refuseExistingIdentity,
+  refuseUnprotectedStore,
   storeNeedsPassphrase,
+  weakPassphraseWarning,
   talkTo,
   UsageError,
   whoami,
@@ -140,16 +143,6 @@ async function readPassphrase(values: Values, prompt: string): Promise<string> {
   return promptHidden(prompt);
 }
 
-/** The first line of `file`, which must not be empty. */
-async function readPassphraseFile(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
-  });
-  const first = text.split(/\r?\n/)[0] ?? '';
-  if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
-  return first;
-}
-
 function promptHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
@@ -176,9 +169,27 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-async function authForExisting(home: string, values: Values): Promise<StoreAuth> {
-  if (!(await storeNeedsPassphrase(home))) return { noPassphrase: true };
+/**
+ * How to open the existing store, decided from its header (read through the store's checked path). A
+ * passphrase file given for a store that needs none is refused: the store was changed or replaced.
+ * On a terminal, a store without a passphrase is said so every time: a user who used to be asked for a
+ * passphrase notices that the store was swapped.
+ */
+async function authForExisting(home: string, values: Values, io: Io): Promise<StoreAuth> {
+  const needsPassphrase = await storeNeedsPassphrase(home);
+  if (values['passphrase-file'] !== undefined) refuseUnprotectedStore(needsPassphrase);
+  if (!needsPassphrase) {
+    if (process.stdin.isTTY) io.err('Note: this store has NO passphrase. If you set one, the store was replaced: do not use it.');
+    return { noPassphrase: true };
+  }
   return { passphrase: await readPassphrase(values, 'Passphrase: ') };
+}
+
+/** Warns (never refuses) when a new passphrase looks weak, with the estimate. */
+function warnIfWeak(auth: StoreAuth, io: Io): void {
+  if (!('passphrase' in auth) || typeof auth.passphrase !== 'string') return;
+  const warning = weakPassphraseWarning(auth.passphrase);
+  if (warning !== null) io.err(warning);
 }
 
 async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
@@ -194,6 +205,7 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
     if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
     auth = { passphrase: first };
   }
+  warnIfWeak(auth, io);
   const code = await initIdentity(home, auth);
   if (values.json === true) io.out(JSON.stringify({ code }));
   else {
@@ -205,7 +217,7 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
 }
 
 async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> {
-  const code = await whoami(home, await authForExisting(home, values));
+  const code = await whoami(home, await authForExisting(home, values, io));
   if (values.json === true) {
     io.out(JSON.stringify({ code }));
     return EXIT.OK;
@@ -222,7 +234,7 @@ async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> 
 
 async function cmdContacts(home: string, values: Values, args: string[], io: Io): Promise<number> {
   const sub = positional(args, 0, 'contacts subcommand (add, list, rename, remove, verify)');
-  const auth = await authForExisting(home, values);
+  const auth = await authForExisting(home, values, io);
   switch (sub) {
     case 'add': {
       const c = await addContact(home, auth, positional(args, 1, 'NAME'), positional(args, 2, 'CODE'));
@@ -301,7 +313,7 @@ function askYesNo(prompt: string): Promise<boolean> {
 
 /** `entrechat passphrase`: sets a new passphrase (or none), re-encrypting the store atomically. */
 async function cmdPassphrase(home: string, values: Values, io: Io): Promise<number> {
-  const oldAuth = await authForExisting(home, values);
+  const oldAuth = await authForExisting(home, values, io);
   let newAuth: StoreAuth;
   if (values['no-passphrase'] === true) {
     if (values['new-passphrase-file'] !== undefined) throw new UsageError('BAD_ARGUMENT', '--no-passphrase and --new-passphrase-file exclude each other');
@@ -316,6 +328,7 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
     if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
     newAuth = { passphrase: first };
   }
+  warnIfWeak(newAuth, io);
   await changePassphrase(home, oldAuth, newAuth);
   io.out('noPassphrase' in newAuth ? 'The store is now WITHOUT a passphrase (tests and demos only).' : 'Passphrase changed.');
   return EXIT.OK;
@@ -463,7 +476,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   const name = positional(args, 0, 'NAME');
   const route = await routeFrom(values);
   const windowSeconds = integer(values.window, '--window');
-  const auth = await authForExisting(home, values);
+  const auth = await authForExisting(home, values, io);
   const window = windowSeconds !== undefined ? { window: windowSeconds * 1000 } : {};
   if (values.json !== true) {
     const closed = await runChat({

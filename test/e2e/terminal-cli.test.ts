@@ -169,7 +169,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     // The code shown is the identity's, and the store opens with the passphrase typed.
     const dir = await fx.home();
     const file = join(dir, 'pass');
-    await writeFile(file, `${passphrase}\n`);
+    await writeFile(file, `${passphrase}\n`, { mode: 0o600 });
     const who = await run(home, ['whoami', '--json', '--passphrase-file', file]);
     assert.equal(who.code, 0, who.stderr);
     assert.equal((JSON.parse(who.stdout) as { code: string }).code, shown);
@@ -192,7 +192,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     const home = await fx.home();
     const dir = await fx.home();
     const file = join(dir, 'pass');
-    await writeFile(file, 'Heron-Cobalt-6604\n');
+    await writeFile(file, 'Heron-Cobalt-6604\n', { mode: 0o600 });
     const init = await run(home, ['init', '--json', '--passphrase-file', file]);
     assert.equal(init.code, 0, init.stderr);
     const code = (JSON.parse(init.stdout) as { code: string }).code;

@@ -1,7 +1,7 @@
 /** The command line's own rejections: each shows its code and exits with the documented status. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, run } from '../helpers/cli.ts';
 import { COMMAND_HELP } from '../../src/cli/help.ts';
@@ -56,7 +56,7 @@ test('a passphrase store: the passphrase comes from a file, a wrong one is STORE
   const who = await run(home, ['whoami', '--passphrase-file', good]);
   assert.equal(who.stdout.trim(), code);
   const bad = join(home, 'wrong');
-  await writeFile(bad, 'not it\n');
+  await writeFile(bad, 'not it\n', { mode: 0o600 });
   const wrong = await run(home, ['whoami', '--passphrase-file', bad]);
   assert.equal(wrong.code, 3);
   assert.equal(codeOf(wrong.stderr), 'STORE_WRONG_PASSPHRASE');
@@ -161,8 +161,8 @@ test('passphrase: changed from files; the old one no longer opens the store; rem
   const home = await fx.home();
   const oldFile = join(home, 'old.txt');
   const newFile = join(home, 'new.txt');
-  await writeFile(oldFile, 'correct horse\n');
-  await writeFile(newFile, 'battery staple\n');
+  await writeFile(oldFile, 'correct horse\n', { mode: 0o600 });
+  await writeFile(newFile, 'battery staple\n', { mode: 0o600 });
   assert.equal((await run(home, ['init', '--passphrase-file', oldFile])).code, 0);
   const before = (await run(home, ['whoami', '--passphrase-file', oldFile])).stdout;
   assert.equal((await run(home, ['passphrase', '--passphrase-file', oldFile, '--new-passphrase-file', newFile])).code, 0);
@@ -231,4 +231,49 @@ test('doctor: every check with its fix; exit 0 when all is well, 3 for the store
   const tor = r.list.find((c) => c.name === 'tor');
   assert.equal(tor?.code, 'TOR_NOT_FOUND');
   assert.match(tor.fix ?? '', /apt-get install tor/);
+});
+
+test('a store swapped for one without passphrase: --passphrase-file is refused with STORE_PASSPHRASE_UNEXPECTED, exit 3', async () => {
+  const victim = await fx.home();
+  const pass = join(await fx.home(), 'pass');
+  await writeFile(pass, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o600 });
+  assert.equal((await run(victim, ['init', '--passphrase-file', pass])).code, 0);
+  const attacker = await fx.identity();
+  // Someone with write access to the folder puts their own unprotected store in its place.
+  await copyFile(join(attacker.home, 'store'), join(victim, 'store'));
+  for (const args of [['whoami'], ['contacts', 'list'], ['talk', 'bob', '--loopback-listen', '1', '--loopback-peer', '2']]) {
+    const r = await run(victim, [...args, '--passphrase-file', pass]);
+    assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(codeOf(r.stderr), 'STORE_PASSPHRASE_UNEXPECTED', args.join(' '));
+    assert.ok(!r.stdout.includes(attacker.code), 'the swapped store was not opened');
+  }
+});
+
+test('passphrase files readable by others are refused (PASSPHRASE_FILE_EXPOSED, exit 2); weak passphrases are warned about', async () => {
+  const home = await fx.home();
+  const dir = await fx.home();
+  const open = join(dir, 'open');
+  await writeFile(open, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o644 });
+  await chmod(open, 0o644);
+  const refused = await run(home, ['init', '--passphrase-file', open]);
+  assert.equal(refused.code, 2);
+  assert.equal(codeOf(refused.stderr), 'PASSPHRASE_FILE_EXPOSED');
+  assert.equal((await run(home, ['whoami'])).code, 3, 'no store was made');
+
+  const weak = join(dir, 'weak');
+  await writeFile(weak, 'a\n', { mode: 0o600 });
+  const made = await run(home, ['init', '--passphrase-file', weak]);
+  assert.equal(made.code, 0, 'a warning, not a refusal');
+  assert.match(made.stderr, /weak: about \d+ bits/);
+  const strong = join(dir, 'strong');
+  await writeFile(strong, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o600 });
+  const changed = await run(home, ['passphrase', '--passphrase-file', weak, '--new-passphrase-file', strong]);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.doesNotMatch(changed.stderr, /weak/);
+  const back = await run(home, ['passphrase', '--passphrase-file', strong, '--new-passphrase-file', weak]);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stderr, /weak: about \d+ bits/);
+  await chmod(strong, 0o640);
+  const exposedOld = await run(home, ['whoami', '--passphrase-file', strong]);
+  assert.equal(codeOf(exposedOld.stderr), 'PASSPHRASE_FILE_EXPOSED');
 });
