@@ -36,6 +36,7 @@ import {
 import { EXIT, exitCodeForClose, exitCodeForError } from './exit.ts';
 import { runChat } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
+import { jsonLine, shownEscaped } from './escape.ts';
 import { onEndingSignals } from './signals.ts';
 import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
@@ -207,7 +208,7 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
   }
   warnIfWeak(auth, io);
   const code = await initIdentity(home, auth);
-  if (values.json === true) io.out(JSON.stringify({ code }));
+  if (values.json === true) io.out(jsonLine({ code }));
   else {
     io.out('Identity created. Your contact code (give it to your contacts out of band):');
     io.out(code);
@@ -219,7 +220,7 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
 async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> {
   const code = await whoami(home, await authForExisting(home, values, io));
   if (values.json === true) {
-    io.out(JSON.stringify({ code }));
+    io.out(jsonLine({ code }));
     return EXIT.OK;
   }
   io.out(code);
@@ -238,25 +239,25 @@ async function cmdContacts(home: string, values: Values, args: string[], io: Io)
   switch (sub) {
     case 'add': {
       const c = await addContact(home, auth, positional(args, 1, 'NAME'), positional(args, 2, 'CODE'));
-      io.out(values.json === true ? JSON.stringify(c) : `Added ${c.name} (not verified yet).`);
+      io.out(values.json === true ? jsonLine(c) : `Added ${shownEscaped(c.name)} (not verified yet).`);
       return EXIT.OK;
     }
     case 'list': {
       const list = await listContacts(home, auth);
-      if (values.json === true) io.out(JSON.stringify(list));
+      if (values.json === true) io.out(jsonLine(list));
       else if (list.length === 0) io.out('No contacts yet.');
-      else for (const c of list) io.out(`${c.name}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
+      else for (const c of list) io.out(`${shownEscaped(c.name)}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
       return EXIT.OK;
     }
     case 'rename': {
       const c = await renameContact(home, auth, positional(args, 1, 'OLD'), positional(args, 2, 'NEW'));
-      io.out(values.json === true ? JSON.stringify(c) : `Renamed to ${c.name}.`);
+      io.out(values.json === true ? jsonLine(c) : `Renamed to ${shownEscaped(c.name)}.`);
       return EXIT.OK;
     }
     case 'remove': {
       const name = positional(args, 1, 'NAME');
       await removeContact(home, auth, name);
-      io.out(values.json === true ? JSON.stringify({ removed: true }) : 'Removed.');
+      io.out(values.json === true ? jsonLine({ removed: true }) : 'Removed.');
       return EXIT.OK;
     }
     case 'verify':
@@ -274,20 +275,20 @@ async function cmdVerify(home: string, auth: StoreAuth, name: string, values: Va
   const groups = await contactSafetyNumber(home, auth, name);
   const json = values.json === true;
   if (!json) {
-    io.out(`Safety number with ${name}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
+    io.out(`Safety number with ${shownEscaped(name)}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
     for (let i = 0; i < groups.length; i += 4) io.out(`  ${groups.slice(i, i + 4).join('  ')}`);
   }
   let confirmed = values.yes === true;
   if (!confirmed) {
     if (!process.stdin.isTTY) throw new UsageError('BAD_ARGUMENT', 'no terminal to confirm on: compare the number, then run again with --yes');
-    confirmed = await askYesNo(`Are they the same on ${name}'s screen? [y/N] `);
+    confirmed = await askYesNo(`Are they the same on ${shownEscaped(name)}'s screen? [y/N] `);
   }
   if (!confirmed) {
-    io.out(json ? JSON.stringify({ verified: false }) : 'Not marked verified.');
+    io.out(json ? jsonLine({ verified: false }) : 'Not marked verified.');
     return EXIT.USAGE;
   }
   const c = await markVerified(home, auth, name, groups);
-  io.out(json ? JSON.stringify({ ...c, safetyNumber: groups }) : `${c.name} is verified.`);
+  io.out(json ? jsonLine({ ...c, safetyNumber: groups }) : `${shownEscaped(c.name)} is verified.`);
   return EXIT.OK;
 }
 
@@ -405,7 +406,7 @@ async function interactiveDemo(
 /** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
 async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
   const checks = await doctor(home);
-  if (values.json === true) io.out(JSON.stringify(checks));
+  if (values.json === true) io.out(jsonLine(checks));
   else {
     for (const c of checks) {
       io.out(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
@@ -495,7 +496,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   };
   const onEvent = (event: TalkEvent): void => {
     const json = eventJson(event);
-    if (json !== null) io.out(JSON.stringify(json));
+    if (json !== null) io.out(jsonLine(json));
     if (event.type === 'active') {
       signalled.hadSession = true;
       // stdin is read only once the session is open: nothing is ever queued for later.
@@ -506,7 +507,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
         } catch (e) {
           // A refused line (too long, empty, session over) is reported and the session goes on;
           // anything else has already ended the session.
-          io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
+          io.out(jsonLine({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
         }
       });
       lines.on('close', () => {
@@ -581,8 +582,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
   } catch (e) {
     const code = isEntrechatError(e) ? e.code : 'INTERNAL';
     const message = isEntrechatError(e) ? e.message : 'internal error';
-    if (argv.includes('--json')) io.out(JSON.stringify({ event: 'error', code }));
-    io.err(`entrechat: ${message} [${code}]`);
+    if (argv.includes('--json')) io.out(jsonLine({ event: 'error', code }));
+    // A message may quote the command line (an unknown command or option): never raw to the terminal.
+    io.err(`entrechat: ${shownEscaped(message)} [${code}]`);
     return exitCodeForError(e);
   }
 }

@@ -3,7 +3,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Fixture, run } from '../helpers/cli.ts';
+import { Fixture, freePort, run } from '../helpers/cli.ts';
 import { COMMAND_HELP } from '../../src/cli/help.ts';
 
 const fx = new Fixture();
@@ -276,4 +276,39 @@ test('passphrase files readable by others are refused (PASSPHRASE_FILE_EXPOSED, 
   await chmod(strong, 0o640);
   const exposedOld = await run(home, ['whoami', '--passphrase-file', strong]);
   assert.equal(codeOf(exposedOld.stderr), 'PASSPHRASE_FILE_EXPOSED');
+});
+
+test('talk --json: a peer\'s C1 controls, DEL and bidi controls arrive escaped (\\u009b), and parse back unchanged', async () => {
+  const { alice, bob } = await fx.pair();
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
+  const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20']);
+  await Promise.all([a.waitFor((e) => e.event === 'active'), b.waitFor((e) => e.event === 'active')]);
+  const hostile = 'red \u009b31m CSI \u0090 DCS \u009d OSC \u007f DEL \u202e evil \u2066 isolate \u200b zw \u2028 ls';
+  a.send(hostile);
+  const got = await b.waitFor((e) => e.event === 'message');
+  assert.equal(got.text, hostile, 'the text is the same once parsed');
+  const line = b.lines.find((l) => l.includes('"message"')) ?? '';
+  assert.doesNotMatch(line, /[\u007f-\u009f\u202e\u2066\u200b\u2028]/u, 'no raw C1, DEL, bidi or zero-width character on stdout');
+  for (const esc of ['\\u009b', '\\u0090', '\\u009d', '\\u007f', '\\u202e', '\\u2066', '\\u200b', '\\u2028']) assert.ok(line.includes(esc), esc);
+  a.endInput();
+  b.endInput();
+  await Promise.all([a.exited, b.exited]);
+});
+
+test('unknown command or option: escape sequences from the command line are shown escaped, never raw', async () => {
+  const home = await fx.home();
+  const cmd = await run(home, ['\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eevil']);
+  assert.equal(cmd.code, 2);
+  assert.equal(codeOf(cmd.stderr), 'BAD_ARGUMENT');
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(cmd.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/u, JSON.stringify(cmd.stderr));
+  assert.ok(cmd.stderr.includes('\\u001b]0;pwned\\u0007'), cmd.stderr);
+  const opt = await run(home, ['whoami', '--\u001b[31mred']);
+  assert.equal(codeOf(opt.stderr), 'BAD_ARGUMENT');
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(opt.stderr, /\u001b/u);
+  const json = await run(home, ['contacts', 'add', '\u009b31m', 'ec1x', '--json']);
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(json.stdout + json.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u);
 });
