@@ -409,8 +409,8 @@ async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> 
   if (values.json === true) io.out(jsonLine(checks));
   else {
     for (const c of checks) {
-      io.out(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
-      if (!c.ok && c.fix !== undefined) io.out(`    fix: ${c.fix}`);
+      io.out(`${c.ok ? (c.warn === true ? '!' : '✓') : '✗'} ${c.name}: ${c.detail}`);
+      if ((!c.ok || c.warn === true) && c.fix !== undefined) io.out(`    fix: ${c.fix}`);
     }
   }
   const problem = checks.find((c) => !c.ok);

@@ -13,7 +13,6 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
 import { TOR_CONTROL_FILE_TIMEOUT } from '../core/limits.ts';
@@ -24,6 +23,7 @@ import { ControlConnection, parseControlAddress, sanitizeTorText, type Reply } f
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
 import type { SocksEndpoint } from './socks.ts';
+import { chooseTempBase } from './tempbase.ts';
 
 export interface BootstrapProgress {
   readonly percent: number;
@@ -201,7 +201,7 @@ export interface SpawnSessionOptions {
   readonly extraConfig?: string;
   readonly onProgress: (p: BootstrapProgress) => void;
   readonly signal: AbortSignal;
-  /** Where to make the temp folder (default: the OS temp folder). */
+  /** Where to make the temp folder (default: {@link chooseTempBase}, in memory when possible). */
   readonly tmp?: string;
   /**
    * Called as soon as there is something to clean up, before bootstrap: so that an abort during the
@@ -215,7 +215,8 @@ export interface SpawnSessionOptions {
  * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
-  const dir = await mkdtemp(join(options.tmp ?? tmpdir(), 'entrechat-'));
+  // In memory when possible (tempbase.ts); mkdtemp makes it 0700 under a random name.
+  const dir = await mkdtemp(join(options.tmp ?? (await chooseTempBase()).path, 'entrechat-'));
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;
