@@ -1,5 +1,5 @@
 /**
- * Where a spawned tor's temp folder (its DataDirectory with `--amnesic`, control-port file, cookie,
+ * Where a spawned tor's temp folder (its DataDirectory for the session, control-port file, cookie,
  * sockets) is made: in memory when possible, so that nothing of a session reaches a disk.
  *
  * Order: `$TMPDIR` when the user set it (their explicit choice is followed; `doctor` says when it is on
