@@ -321,6 +321,31 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     assert.equal(piped.code, 0, piped.stderr);
     assert.doesNotMatch(piped.stdout, /[█▀▄]/);
   });
+
+  test('a store swapped for one without passphrase while the prompt waits: the passphrase typed is refused (STORE_PASSPHRASE_UNEXPECTED, exit 3); afterwards every command says the store has no passphrase', async (t) => {
+    const { tmux, fx, entrechat, finished } = await setup(t);
+    const home = await fx.home();
+    const dir = await fx.home();
+    const file = join(dir, 'pass');
+    await writeFile(file, 'Heron-Cobalt-6604-Lantern\n', { mode: 0o600 });
+    assert.equal((await run(home, ['init', '--passphrase-file', file])).code, 0);
+    const attacker = await fx.identity();
+
+    const pane = await entrechat(home, ['whoami']);
+    await tmux.waitForOutput(pane, (o) => o.includes(PASSPHRASE));
+    // The header said "passphrase"; the store is replaced before the passphrase is typed.
+    await writeFile(join(home, 'store'), await readFile(join(attacker.home, 'store')), { mode: 0o600 });
+    await answerPrompts(tmux, pane, [PASSPHRASE], 'Heron-Cobalt-6604-Lantern');
+    const r = await finished(pane);
+    assert.equal(r.code, 3, r.screen);
+    assert.match(r.screen, /\[STORE_PASSPHRASE_UNEXPECTED\]$/m);
+    assert.ok(!r.screen.includes(attacker.code), 'the swapped store was not opened');
+
+    // Without a passphrase file nothing can be refused, but the terminal says it every time.
+    const later = await finished(await entrechat(home, ['whoami']));
+    assert.equal(later.code, 0, later.screen);
+    assert.match(later.screen, /this store has NO passphrase/);
+  });
 });
 
 /** Whether `pid` is a live (not zombie) process. */
