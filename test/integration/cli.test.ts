@@ -5,6 +5,7 @@ import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fixture, freePort, run } from '../helpers/cli.ts';
 import { COMMAND_HELP } from '../../src/cli/help.ts';
+import { onMemoryFs } from '../../src/tor/tempbase.ts';
 
 const fx = new Fixture();
 after(async () => { await fx.cleanup(); });
@@ -311,4 +312,32 @@ test('unknown command or option: escape sequences from the command line are show
   const json = await run(home, ['contacts', 'add', '\u009b31m', 'ec1x', '--json']);
   // eslint-disable-next-line no-control-regex
   assert.doesNotMatch(json.stdout + json.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u);
+});
+
+test('doctor: core files off; tor\'s temp folder in memory, or a warning with its fix when only a disk is left', { skip: process.platform !== 'linux' }, async () => {
+  type Check = { name: string; ok: boolean; warn?: true; fix?: string; detail: string };
+  const home = await fx.home();
+  const doctor = async (env: Record<string, string | undefined>): Promise<Check[]> => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    for (const [k, v] of Object.entries(env)) if (v === undefined) Reflect.deleteProperty(process.env, k);
+    try {
+      return JSON.parse((await run(home, ['doctor', '--json'])).stdout) as Check[];
+    } finally {
+      for (const k of Object.keys(env)) Reflect.deleteProperty(process.env, k);
+      Object.assign(process.env, saved);
+    }
+  };
+  const onDisk = await fx.home();
+  const disk = await doctor({ TMPDIR: onDisk });
+  const core = disk.find((c) => c.name === 'core-dumps');
+  assert.equal(core?.ok, true);
+  assert.equal(core.warn, undefined, `prlimit is on this machine: ${core.detail}`);
+  const temp = disk.find((c) => c.name === 'temp-folder');
+  if (!(await onMemoryFs(onDisk))) {
+    assert.equal(temp?.warn, true, 'a disk-backed folder is said');
+    assert.match(temp.fix ?? '', /TMPDIR/);
+  }
+  const shm = await doctor({ TMPDIR: undefined, XDG_RUNTIME_DIR: undefined });
+  if (await onMemoryFs('/dev/shm')) assert.equal(shm.find((c) => c.name === 'temp-folder')?.warn, undefined);
 });
