@@ -10,10 +10,14 @@ import { isEntrechatError } from '../core/errors.ts';
 import { DOCTOR_CHECK_TIMEOUT } from '../core/limits.ts';
 import { spawnTor, stopTor, torBinary } from '../tor/proc.ts';
 import { inspectStore } from '../store/store.ts';
+import { chooseTempBase } from '../tor/tempbase.ts';
+import { coreDumpsOff, readCoreLimit } from './hardening.ts';
 
 export interface DoctorCheck {
-  readonly name: 'tor' | 'tor-config' | 'store';
+  readonly name: 'tor' | 'tor-config' | 'core-dumps' | 'temp-folder' | 'store';
   readonly ok: boolean;
+  /** Works, with a weakness worth knowing (shown with `!`; the exit code stays 0). */
+  readonly warn?: true;
   /** What was found, in plain words (no secret: paths and versions only). */
   readonly detail: string;
   /** For a problem: what to do about it. */
@@ -74,11 +78,33 @@ async function checkStore(home: string): Promise<DoctorCheck> {
   }
 }
 
+/** Whether this process may write a core file (the CLI entry set the limit to 0: app/hardening.ts). */
+function checkCoreDumps(): DoctorCheck {
+  const limit = readCoreLimit();
+  if (coreDumpsOff(limit)) return { name: 'core-dumps', ok: true, detail: 'no core file: the core limit is 0 for Entrechat and its tor' };
+  return {
+    name: 'core-dumps', ok: true, warn: true,
+    detail: limit === null ? 'the core limit cannot be read here (no /proc): a crash may write memory to disk' : 'the core limit could not be set to 0 (prlimit is missing): a crash may write memory, secrets included, to disk',
+    fix: 'install util-linux (sudo apt-get install util-linux; on Termux: pkg install util-linux), or run `ulimit -c 0` in the shell before entrechat',
+  };
+}
+
+/** Where a spawned tor's temp folder goes, and whether that is memory (tor/tempbase.ts). */
+async function checkTempFolder(): Promise<DoctorCheck> {
+  const base = await chooseTempBase();
+  if (base.memory) return { name: 'temp-folder', ok: true, detail: `tor's temp folder goes to ${base.path} (${base.source}, in memory)` };
+  return {
+    name: 'temp-folder', ok: true, warn: true,
+    detail: `tor's temp folder goes to ${base.path} (${base.source}), which is on a disk: what tor keeps there during a session may stay on it after deletion`,
+    fix: base.source === 'TMPDIR' ? 'point TMPDIR to a tmpfs folder of yours (or unset it)' : 'mount a tmpfs on /dev/shm, or log in through systemd so that XDG_RUNTIME_DIR is set',
+  };
+}
+
 /** Runs every check; never throws for what it checks. */
 export async function doctor(home: string): Promise<DoctorCheck[]> {
   const work = await mkdtemp(join(tmpdir(), 'entrechat-doctor-'));
   try {
-    return [...(await checkTor(work)), await checkStore(home)];
+    return [...(await checkTor(work)), checkCoreDumps(), await checkTempFolder(), await checkStore(home)];
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import { equalBytes, wipe } from '../core/bytes.ts';
 import { decodeContactCode, encodeContactCode } from '../core/codes.ts';
 import { UsageError } from '../core/errors.ts';
+import { CONTACT_NAME_MAX_BYTES } from '../core/limits.ts';
 import { identityFromSecret, wipeIdentity, type Identity } from '../core/identity.ts';
 import { safetyNumberGroups } from '../core/safety.ts';
 import {
@@ -17,7 +18,6 @@ import {
   type StoreContent,
   type StoreWriteOptions,
 } from '../store/store.ts';
-import { STORE_MAX_NAME_BYTES } from '../store/format.ts';
 
 /** Longest contact name, in user-perceived characters: names are for people to read, not payloads. */
 export const CONTACT_NAME_MAX = 64;
@@ -64,29 +64,63 @@ function graphemes(text: string): number {
   return Array.from(segmenter.segment(text)).length;
 }
 
-/**
- * A name the store can hold: well-formed Unicode (a lone surrogate has no UTF-8 form) and within
- * STORE_MAX_NAME_BYTES, which 64 characters can exceed when each carries many combining marks.
- */
-function storable(name: string): boolean {
-  return !/[\uD800-\uDFFF]/u.test(name) && utf8.encode(name).length <= STORE_MAX_NAME_BYTES;
-}
-
 const utf8 = new TextEncoder();
 
-/** @throws UsageError CONTACT_BAD_NAME */
+/**
+ * A zero-width joiner inside an emoji sequence (👩‍💻: woman, ZWJ, laptop), optionally after a variation
+ * selector or skin tone: the one format character a name may hold, since it draws one emoji.
+ */
+const EMOJI_ZWJ = /(?<=\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier})?)\u200D(?=\p{Extended_Pictographic})/gu;
+/**
+ * Characters that change how a name is drawn without being seen: every Unicode format character (Cf:
+ * the bidi controls U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069, zero-width space and joiners,
+ * soft hyphen, word joiner, BOM, tag characters), line and paragraph separators, and the Hangul fillers
+ * (letters that draw nothing). The bidi controls are listed again so the intent survives any reading of Cf.
+ */
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u115F\u1160\u3164\uFFA0]/u;
+// C0 and C1 controls, DEL, and lone surrogates (which cannot be stored as UTF-8).
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u;
+
+/** The byte bound, before anything else reads the string: a single grapheme can be any size. */
+function boundName(name: string): void {
+  if (name.length > CONTACT_NAME_MAX_BYTES || utf8.encode(name).length > CONTACT_NAME_MAX_BYTES) {
+    throw new UsageError('CONTACT_NAME_TOO_LONG', `a contact name is at most ${CONTACT_NAME_MAX} characters and ${CONTACT_NAME_MAX_BYTES} bytes`);
+  }
+}
+
+/**
+ * Checks a new contact name and returns it NFC-normalised and trimmed. Checks, in order: the byte bound
+ * (CONTACT_NAME_TOO_LONG), empty or unprintable (CONTACT_BAD_NAME), invisible format characters such as
+ * bidi controls and zero-width characters (CONTACT_NAME_FORMAT_CHAR), then the length in graphemes
+ * (CONTACT_NAME_TOO_LONG). The fuzzer calls this: keep its name and contract.
+ * @throws UsageError CONTACT_NAME_TOO_LONG, CONTACT_BAD_NAME, CONTACT_NAME_FORMAT_CHAR
+ */
 export function checkContactName(name: string): string {
+  boundName(name);
   const trimmed = name.normalize('NFC').trim();
-  // eslint-disable-next-line no-control-regex
-  if (trimmed.length === 0 || graphemes(trimmed) > CONTACT_NAME_MAX || /[\u0000-\u001f\u007f-\u009f]/.test(trimmed) || !storable(trimmed)) {
-    throw new UsageError('CONTACT_BAD_NAME', `a contact name is 1 to ${CONTACT_NAME_MAX} printable characters, at most ${STORE_MAX_NAME_BYTES} bytes of UTF-8`);
+  if (trimmed.length === 0 || UNPRINTABLE.test(trimmed)) {
+    throw new UsageError('CONTACT_BAD_NAME', `a contact name is 1 to ${CONTACT_NAME_MAX} printable characters`);
+  }
+  if (INVISIBLE.test(trimmed.replace(EMOJI_ZWJ, ''))) {
+    throw new UsageError('CONTACT_NAME_FORMAT_CHAR', 'a contact name may not hold invisible formatting characters (bidi controls, zero-width characters)');
+  }
+  // NFC may lengthen a string (rarely): bound the name as it will be stored too.
+  boundName(trimmed);
+  if (graphemes(trimmed) > CONTACT_NAME_MAX) {
+    throw new UsageError('CONTACT_NAME_TOO_LONG', `a contact name is at most ${CONTACT_NAME_MAX} characters and ${CONTACT_NAME_MAX_BYTES} bytes`);
   }
   return trimmed;
 }
 
-/** @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN */
+/**
+ * Finds a contact by name. Only bounded and normalised, not checked like a new name: a contact stored
+ * before names were checked this strictly can still be found, renamed and removed.
+ * @throws UsageError CONTACT_NAME_TOO_LONG, CONTACT_UNKNOWN
+ */
 export function findContact(content: Pick<StoreContent, 'contacts'>, name: string): StoreContact {
-  const wanted = checkContactName(name);
+  boundName(name);
+  const wanted = name.normalize('NFC').trim();
   const contact = content.contacts.find((c) => c.name === wanted);
   if (contact === undefined) throw new UsageError('CONTACT_UNKNOWN', 'no contact by that name (see `entrechat contacts list`)');
   return contact;
@@ -94,7 +128,7 @@ export function findContact(content: Pick<StoreContent, 'contacts'>, name: strin
 
 /**
  * Adds a contact from the code they gave out of band.
- * @throws UsageError CODE_* (from the code), CONTACT_BAD_NAME, CONTACT_DUPLICATE_NAME, CONTACT_DUPLICATE_KEY, CONTACT_IS_SELF
+ * @throws UsageError CODE_* (from the code), CONTACT_NAME_TOO_LONG, CONTACT_BAD_NAME, CONTACT_NAME_FORMAT_CHAR, CONTACT_DUPLICATE_NAME, CONTACT_DUPLICATE_KEY, CONTACT_IS_SELF
  */
 export async function addContact(home: string, auth: StoreAuth, name: string, code: string, options?: StoreWriteOptions): Promise<ContactView> {
   const cleanName = checkContactName(name);
@@ -135,7 +169,7 @@ async function updateContacts<T>(
 
 /**
  * Renames a contact; its key and verified flag stay.
- * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN, CONTACT_DUPLICATE_NAME
+ * @throws UsageError CONTACT_NAME_TOO_LONG, CONTACT_BAD_NAME, CONTACT_NAME_FORMAT_CHAR (the new name), CONTACT_UNKNOWN, CONTACT_DUPLICATE_NAME
  */
 export async function renameContact(home: string, auth: StoreAuth, oldName: string, newName: string, options?: StoreWriteOptions): Promise<ContactView> {
   const wanted = checkContactName(newName);
@@ -149,7 +183,7 @@ export async function renameContact(home: string, auth: StoreAuth, oldName: stri
   }, options);
 }
 
-/** Removes a contact. @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN */
+/** Removes a contact. @throws UsageError CONTACT_NAME_TOO_LONG, CONTACT_UNKNOWN */
 export async function removeContact(home: string, auth: StoreAuth, name: string, options?: StoreWriteOptions): Promise<void> {
   await updateContacts(home, auth, (contacts) => {
     const gone = findContact({ contacts }, name);
@@ -161,7 +195,7 @@ export async function removeContact(home: string, auth: StoreAuth, name: string,
  * Marks a contact verified: the user compared the safety number with them (aloud, in person). `shown`
  * is the number they compared: if the contact's key is no longer the one it was made from (the store
  * changed meanwhile), nothing is marked.
- * @throws UsageError CONTACT_BAD_NAME, CONTACT_UNKNOWN (also for a contact whose key changed)
+ * @throws UsageError CONTACT_NAME_TOO_LONG, CONTACT_UNKNOWN (also for a contact whose key changed)
  */
 export async function markVerified(home: string, auth: StoreAuth, name: string, shown: readonly string[], options?: StoreWriteOptions): Promise<ContactView> {
   return withStore(home, auth, async (content, identity) => {

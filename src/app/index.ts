@@ -16,7 +16,9 @@ export {
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
-export { refuseExistingIdentity, storeNeedsPassphrase } from './store-auth.ts';
+export { refuseExistingIdentity, refuseUnprotectedStore, storeNeedsPassphrase } from './store-auth.ts';
+export { readPassphraseFile, weakPassphraseWarning } from './passphrase.ts';
+export { coreDumpsOff, disableCoreDumps, readCoreLimit, type CoreDumpState, type CoreLimit } from './hardening.ts';
 export * from './testnet.ts';
 export { bounded, talk, talkTo, type ClosedEvent, type ContactTalkHandle, type OutputSink, type Route, type TalkEvent, type TalkHandle, type TalkToOptions } from './talk.ts';
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';

@@ -1,5 +1,9 @@
 /** Process entry point of the `entrechat` command. */
+import { disableCoreDumps } from '../app/index.ts';
 import { main } from './main.ts';
+
+// Before anything else, and so before any secret exists: no core file (app/hardening.ts).
+disableCoreDumps();
 
 process.exitCode = await main(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -12,9 +12,11 @@ Makes your identity (an X25519 key pair) and stores it in $ENTRECHAT_HOME (defau
 encrypted under a passphrase asked twice without echo. Refuses to overwrite an existing identity.
 Prints your contact code.
 
-  --passphrase-file FILE   the passphrase is the first line of FILE
+  --passphrase-file FILE   the passphrase is the first line of FILE (mode 600 and yours, or a pipe)
   --no-passphrase          store the identity unprotected: for tests and demos only
   --json                   print {"code": …}
+
+A weak passphrase gets a warning with an estimate of its strength (it is not refused).
 
 ${EXITS_STORE}`,
   whoami: `entrechat whoami [--json | --qr]
@@ -38,7 +40,7 @@ ${EXITS_STORE}`,
 
 Changes the store's passphrase: the old one is asked (or --passphrase-file), the new one asked twice
 (or --new-passphrase-file). The store is rewritten atomically. --no-passphrase --yes removes the
-passphrase: for tests and demos only.
+passphrase: for tests and demos only. A weak new passphrase gets a warning with an estimate.
 
 ${EXITS_STORE}`,
   talk: `entrechat talk NAME [--window SECONDS] [--idle-limit SECONDS] [--session-limit SECONDS]
@@ -70,9 +72,10 @@ Exit codes: 0 a session opened and ended normally, 2 usage, 3 store, 4 no sessio
 come), 5 the session failed, 6 Tor.`,
   doctor: `entrechat doctor [--json]
 
-Checks that tor is installed (and its version), that tor accepts the options of a session, and that
-the store is private and readable (without asking the passphrase). Each problem comes with its fix.
-Opens no socket.
+Checks that tor is installed (and its version), that tor accepts the options of a session, that core
+files are off, where tor's temp folder goes (in memory or on a disk), and that the store is private
+and readable (without asking the passphrase). Each problem comes with its fix; "!" marks a weakness
+that does not stop Entrechat (core files possible, a disk-backed temp folder). Opens no socket.
 
 Exit codes: 0 all good, 3 a store problem, 6 a Tor problem.`,
   demo: `entrechat demo [--script]

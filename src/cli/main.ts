@@ -2,7 +2,7 @@
  * The `entrechat` command line. A leaf: it uses app/'s API and prints; no protocol logic here.
  */
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
@@ -21,8 +21,11 @@ import {
   markVerified,
   removeContact,
   renameContact,
+  readPassphraseFile,
   refuseExistingIdentity,
+  refuseUnprotectedStore,
   storeNeedsPassphrase,
+  weakPassphraseWarning,
   talkTo,
   UsageError,
   whoami,
@@ -48,6 +51,7 @@ import { LineSplitter } from './lines.ts';
 import { canDrawScreen, runChat, wrapForTerminal } from './chat/index.ts';
 import { COMMAND_HELP } from './help.ts';
 import { quietTerminal, type QuietTerminal } from './quiet.ts';
+import { jsonLine, shownEscaped } from './escape.ts';
 import { onEndingSignals } from './signals.ts';
 import { contactQr } from './qr.ts';
 import { cmdTestnet } from './testnet.ts';
@@ -170,16 +174,6 @@ async function readPassphrase(values: Values, prompt: string): Promise<string> {
   return promptHidden(prompt);
 }
 
-/** The first line of `file`, which must not be empty. */
-async function readPassphraseFile(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-    throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
-  });
-  const first = text.split(/\r?\n/)[0] ?? '';
-  if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
-  return first;
-}
-
 function promptHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
@@ -206,9 +200,27 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-async function authForExisting(home: string, values: Values): Promise<StoreAuth> {
-  if (!(await storeNeedsPassphrase(home))) return { noPassphrase: true };
+/**
+ * How to open the existing store, decided from its header (read through the store's checked path). A
+ * passphrase file given for a store that needs none is refused: the store was changed or replaced.
+ * On a terminal, a store without a passphrase is said so every time: a user who used to be asked for a
+ * passphrase notices that the store was swapped.
+ */
+async function authForExisting(home: string, values: Values, io: Io): Promise<StoreAuth> {
+  const needsPassphrase = await storeNeedsPassphrase(home);
+  if (values['passphrase-file'] !== undefined) refuseUnprotectedStore(needsPassphrase);
+  if (!needsPassphrase) {
+    if (process.stdin.isTTY) io.err('Note: this store has NO passphrase. If you set one, the store was replaced: do not use it.');
+    return { noPassphrase: true };
+  }
   return { passphrase: await readPassphrase(values, 'Passphrase: ') };
+}
+
+/** Warns (never refuses) when a new passphrase looks weak, with the estimate. */
+function warnIfWeak(auth: StoreAuth, io: Io): void {
+  if (!('passphrase' in auth) || typeof auth.passphrase !== 'string') return;
+  const warning = weakPassphraseWarning(auth.passphrase);
+  if (warning !== null) io.err(warning);
 }
 
 async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
@@ -224,8 +236,9 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
     if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
     auth = { passphrase: first };
   }
+  warnIfWeak(auth, io);
   const code = await initIdentity(home, auth);
-  if (values.json === true) io.out(JSON.stringify({ code }));
+  if (values.json === true) io.out(jsonLine({ code }));
   else {
     io.out('Identity created. Your contact code (give it to your contacts out of band):');
     io.out(code);
@@ -235,9 +248,9 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
 }
 
 async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> {
-  const code = await whoami(home, await authForExisting(home, values));
+  const code = await whoami(home, await authForExisting(home, values, io));
   if (values.json === true) {
-    io.out(JSON.stringify({ code }));
+    io.out(jsonLine({ code }));
     return EXIT.OK;
   }
   io.out(code);
@@ -252,29 +265,29 @@ async function cmdWhoami(home: string, values: Values, io: Io): Promise<number> 
 
 async function cmdContacts(home: string, values: Values, args: string[], io: Io): Promise<number> {
   const sub = positional(args, 0, 'contacts subcommand (add, list, rename, remove, verify)');
-  const auth = await authForExisting(home, values);
+  const auth = await authForExisting(home, values, io);
   switch (sub) {
     case 'add': {
       const c = await addContact(home, auth, positional(args, 1, 'NAME'), positional(args, 2, 'CODE'));
-      io.out(values.json === true ? JSON.stringify(c) : `Added ${c.name} (not verified yet).`);
+      io.out(values.json === true ? jsonLine(c) : `Added ${shownEscaped(c.name)} (not verified yet).`);
       return EXIT.OK;
     }
     case 'list': {
       const list = await listContacts(home, auth);
-      if (values.json === true) io.out(JSON.stringify(list));
+      if (values.json === true) io.out(jsonLine(list));
       else if (list.length === 0) io.out('No contacts yet.');
-      else for (const c of list) io.out(`${c.name}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
+      else for (const c of list) io.out(`${shownEscaped(c.name)}\t${c.verified ? 'verified' : 'not verified'}\t${c.code}`);
       return EXIT.OK;
     }
     case 'rename': {
       const c = await renameContact(home, auth, positional(args, 1, 'OLD'), positional(args, 2, 'NEW'));
-      io.out(values.json === true ? JSON.stringify(c) : `Renamed to ${c.name}.`);
+      io.out(values.json === true ? jsonLine(c) : `Renamed to ${shownEscaped(c.name)}.`);
       return EXIT.OK;
     }
     case 'remove': {
       const name = positional(args, 1, 'NAME');
       await removeContact(home, auth, name);
-      io.out(values.json === true ? JSON.stringify({ removed: true }) : 'Removed.');
+      io.out(values.json === true ? jsonLine({ removed: true }) : 'Removed.');
       return EXIT.OK;
     }
     case 'verify':
@@ -292,20 +305,20 @@ async function cmdVerify(home: string, auth: StoreAuth, name: string, values: Va
   const groups = await contactSafetyNumber(home, auth, name);
   const json = values.json === true;
   if (!json) {
-    io.out(`Safety number with ${name}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
+    io.out(`Safety number with ${shownEscaped(name)}: compare all ${String(groups.length)} groups with them, aloud or in person.`);
     for (let i = 0; i < groups.length; i += 4) io.out(`  ${groups.slice(i, i + 4).join('  ')}`);
   }
   let confirmed = values.yes === true;
   if (!confirmed) {
     if (!process.stdin.isTTY) throw new UsageError('BAD_ARGUMENT', 'no terminal to confirm on: compare the number, then run again with --yes');
-    confirmed = await askYesNo(`Are they the same on ${name}'s screen? [y/N] `);
+    confirmed = await askYesNo(`Are they the same on ${shownEscaped(name)}'s screen? [y/N] `);
   }
   if (!confirmed) {
-    io.out(json ? JSON.stringify({ verified: false }) : 'Not marked verified.');
+    io.out(json ? jsonLine({ verified: false }) : 'Not marked verified.');
     return EXIT.USAGE;
   }
   const c = await markVerified(home, auth, name, groups);
-  io.out(json ? JSON.stringify({ ...c, safetyNumber: groups }) : `${c.name} is verified.`);
+  io.out(json ? jsonLine({ ...c, safetyNumber: groups }) : `${shownEscaped(c.name)} is verified.`);
   return EXIT.OK;
 }
 
@@ -331,7 +344,7 @@ function askYesNo(prompt: string): Promise<boolean> {
 
 /** `entrechat passphrase`: sets a new passphrase (or none), re-encrypting the store atomically. */
 async function cmdPassphrase(home: string, values: Values, io: Io): Promise<number> {
-  const oldAuth = await authForExisting(home, values);
+  const oldAuth = await authForExisting(home, values, io);
   let newAuth: StoreAuth;
   if (values['no-passphrase'] === true) {
     if (values['new-passphrase-file'] !== undefined) throw new UsageError('BAD_ARGUMENT', '--no-passphrase and --new-passphrase-file exclude each other');
@@ -346,6 +359,7 @@ async function cmdPassphrase(home: string, values: Values, io: Io): Promise<numb
     if (first !== again) throw new UsageError('BAD_ARGUMENT', 'the two passphrases differ');
     newAuth = { passphrase: first };
   }
+  warnIfWeak(newAuth, io);
   await changePassphrase(home, oldAuth, newAuth);
   io.out('noPassphrase' in newAuth ? 'The store is now WITHOUT a passphrase (tests and demos only).' : 'Passphrase changed.');
   return EXIT.OK;
@@ -430,11 +444,11 @@ async function interactiveDemo(
 /** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
 async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
   const checks = await doctor(home);
-  if (values.json === true) io.out(JSON.stringify(checks));
+  if (values.json === true) io.out(jsonLine(checks));
   else {
     for (const c of checks) {
-      io.out(`${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
-      if (!c.ok && c.fix !== undefined) io.out(`    fix: ${c.fix}`);
+      io.out(`${c.ok ? (c.warn === true ? '!' : '✓') : '✗'} ${c.name}: ${c.detail}`);
+      if ((!c.ok || c.warn === true) && c.fix !== undefined) io.out(`    fix: ${c.fix}`);
     }
   }
   const problem = checks.find((c) => !c.ok);
@@ -559,7 +573,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
       const route = await routeFrom(values);
       const limits = talkLimits(values);
       quiet.suspend();
-      const auth = await authForExisting(home, values);
+      const auth = await authForExisting(home, values, io);
       return await talkChat(home, name, route, auth, limits, io);
     } finally {
       quiet.release();
@@ -568,7 +582,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   const name = positional(args, 0, 'NAME');
   const route = await routeFrom(values);
   const limits = talkLimits(values);
-  const auth = await authForExisting(home, values);
+  const auth = await authForExisting(home, values, io);
   const sink = io.sink !== undefined ? { output: io.sink } : {};
   if (values.json !== true) return talkChat(home, name, route, auth, limits, io);
   const unacked = new Set<number>();
@@ -585,7 +599,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
     } catch (e) {
       // A refused line (too long, empty, session over) is reported and the session goes on;
       // anything else has already ended the session.
-      io.out(JSON.stringify({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
+      io.out(jsonLine({ event: 'error', code: isEntrechatError(e) ? e.code : 'INTERNAL' }));
     }
   };
   /** Sends what waits while there is room; pauses stdin while there is none, so no line is dropped. */
@@ -600,7 +614,7 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
     // Loopback: no tor is started (`published` stays: it says the port listens).
     if (route.kind === 'loopback' && event.type === 'state' && event.state === 'starting_tor') return;
     const json = eventJson(event);
-    if (json !== null) io.out(JSON.stringify(json));
+    if (json !== null) io.out(jsonLine(json));
     if (event.type === 'active') {
       signalled.hadSession = true;
       // stdin is read only once the session is open: nothing is ever queued for later. A line ends at
@@ -687,8 +701,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
   } catch (e) {
     const code = isEntrechatError(e) ? e.code : 'INTERNAL';
     const message = isEntrechatError(e) ? e.message : 'internal error';
-    if (argv.includes('--json')) io.out(JSON.stringify({ event: 'error', code }));
-    io.err(`entrechat: ${message} [${code}]`);
+    if (argv.includes('--json')) io.out(jsonLine({ event: 'error', code }));
+    // A message may quote the command line (an unknown command or option): never raw to the terminal.
+    io.err(`entrechat: ${shownEscaped(message)} [${code}]`);
     return exitCodeForError(e);
   }
 }

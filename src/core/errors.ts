@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   CONTACT_DUPLICATE_KEY: 'user',
   CONTACT_UNKNOWN: 'user',
   CONTACT_BAD_NAME: 'user',
+  CONTACT_NAME_TOO_LONG: 'user',
+  CONTACT_NAME_FORMAT_CHAR: 'user',
   MESSAGE_TOO_LONG: 'user',
   MESSAGE_EMPTY: 'user',
   SESSION_NOT_ACTIVE: 'user',
@@ -31,6 +33,7 @@ export const ERROR_CODES = {
   BAD_ADDRESS: 'user',
   TOO_MANY_UNACKED: 'user',
   PASSWORD_FILE_EXPOSED: 'user',
+  PASSPHRASE_FILE_EXPOSED: 'user',
 
   // --- the peer (or whoever is on the other end of a connection) sent something wrong (ProtocolError) ---
   RECORD_TRUNCATED: 'peer',

@@ -107,3 +107,14 @@ export const TOR_CONFIG_MAX_BYTES = 64 * 1024;
  * its terminating NUL): the session's sockets go elsewhere, or nowhere, when a path would be longer.
  */
 export const UNIX_SOCKET_PATH_MAX = 100;
+
+// --- store, passphrases and names (the local side) ---
+/**
+ * Below this estimated strength (core/strength.ts) init and `passphrase` warn: an attacker who copies the
+ * store runs scrypt once per guess, and 2^50 guesses stay out of reach of a well-funded one for years.
+ */
+export const PASSPHRASE_WEAK_BITS = 50;
+/** Largest passphrase file read (4 KiB): far above any passphrase; a device or huge file is not read whole. */
+export const PASSPHRASE_FILE_MAX_SIZE = 4 * 1024;
+/** Longest contact name, in UTF-8 bytes, checked before anything else looks at it: one grapheme can be any size. */
+export const CONTACT_NAME_MAX_BYTES = 256;

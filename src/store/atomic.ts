@@ -21,6 +21,12 @@ const NOT_PRIVATE = 0o077;
 const POSIX = process.platform !== 'win32';
 /* O_NOFOLLOW: a symlink in place of the store is refused, never followed (0 where the OS lacks it). */
 const O_NOFOLLOW = 'O_NOFOLLOW' in constants ? constants.O_NOFOLLOW : 0;
+/*
+ * O_NONBLOCK: opening a FIFO for reading blocks until a writer comes (forever, if an attacker put one in
+ * place of the store); with it the open returns at once and the regular-file check below refuses it.
+ * It has no effect on a regular file.
+ */
+const O_NONBLOCK = 'O_NONBLOCK' in constants ? constants.O_NONBLOCK : 0;
 
 /** The Node error code of a file-system failure, if any. */
 export function errnoCode(e: unknown): string | undefined {
@@ -94,15 +100,16 @@ export async function ensureHome(dir: string): Promise<void> {
 }
 
 /**
- * Reads a private regular file: no symlink, mode without group/other bits, owned by us, at most
- * `maxSize` bytes (checked before reading). Never writes.
+ * Reads a private regular file: no symlink (O_NOFOLLOW), not a FIFO or device (opened non-blocking, then
+ * checked on the open handle, so nothing can be swapped in between), mode without group/other bits,
+ * owned by us, at most `maxSize` bytes (checked before reading). Never writes.
  * @returns null when the file does not exist
  * @throws StoreError STORE_BAD_PERMISSIONS, STORE_CORRUPT (over maxSize), STORE_IO
  */
 export async function readPrivateFile(path: string, maxSize: number): Promise<Uint8Array | null> {
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (e) {
     const code = errnoCode(e);
     if (code === 'ENOENT') return null;

@@ -134,8 +134,9 @@ export async function decodeStore(file: Uint8Array, auth: StoreAuth): Promise<St
     throw new StoreError('STORE_PASSPHRASE_REQUIRED', 'this store is protected by a passphrase');
   }
   if (header.mode === 'no-passphrase' && given) {
-    // Opening it anyway would let the user believe a passphrase protects it.
-    throw new StoreError('STORE_PASSPHRASE_UNEXPECTED', 'this store has no passphrase: it is not protected');
+    // The user believes a passphrase protects it: it was changed or replaced (a store without a
+    // passphrase, swapped in by someone who can write to the folder, would open silently otherwise).
+    throw new StoreError('STORE_PASSPHRASE_UNEXPECTED', 'you gave a passphrase, but this store has none: it was changed or replaced; nothing was opened');
   }
   const passphrase = passphraseBytes(auth);
   try {

@@ -26,6 +26,7 @@ import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.
 import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
 import type { SocksEndpoint } from './socks.ts';
 import { checkTorConfig } from './torrc.ts';
+import { chooseTempBase } from './tempbase.ts';
 
 export interface BootstrapProgress {
   readonly percent: number;
@@ -226,7 +227,7 @@ export interface SpawnSessionOptions {
   readonly extraConfig?: string;
   readonly onProgress: (p: BootstrapProgress) => void;
   readonly signal: AbortSignal;
-  /** Where to make the temp folder (default: the OS temp folder). */
+  /** Where to make the temp folder (default: {@link chooseTempBase}, in memory when possible). */
   readonly tmp?: string;
   /**
    * Called as soon as there is something to clean up, before bootstrap: so that an abort during the
@@ -240,7 +241,8 @@ export interface SpawnSessionOptions {
  * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
-  const dir = await makeSessionDir(sessionDirCandidates(options.tmp));
+  // In memory when possible (tempbase.ts), where unix socket paths fit (session-dir.ts); 0700, a random name.
+  const dir = await makeSessionDir(sessionDirCandidates(options.tmp ?? (await chooseTempBase()).path));
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;

@@ -169,7 +169,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     // The code shown is the identity's, and the store opens with the passphrase typed.
     const dir = await fx.home();
     const file = join(dir, 'pass');
-    await writeFile(file, `${passphrase}\n`);
+    await writeFile(file, `${passphrase}\n`, { mode: 0o600 });
     const who = await run(home, ['whoami', '--json', '--passphrase-file', file]);
     assert.equal(who.code, 0, who.stderr);
     assert.equal((JSON.parse(who.stdout) as { code: string }).code, shown);
@@ -192,7 +192,7 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     const home = await fx.home();
     const dir = await fx.home();
     const file = join(dir, 'pass');
-    await writeFile(file, 'Heron-Cobalt-6604\n');
+    await writeFile(file, 'Heron-Cobalt-6604\n', { mode: 0o600 });
     const init = await run(home, ['init', '--json', '--passphrase-file', file]);
     assert.equal(init.code, 0, init.stderr);
     const code = (JSON.parse(init.stdout) as { code: string }).code;
@@ -320,6 +320,31 @@ describe('entrechat in a real terminal (tmux): wrong input, its message and its 
     const piped = await run(home, ['whoami']);
     assert.equal(piped.code, 0, piped.stderr);
     assert.doesNotMatch(piped.stdout, /[█▀▄]/);
+  });
+
+  test('a store swapped for one without passphrase while the prompt waits: the passphrase typed is refused (STORE_PASSPHRASE_UNEXPECTED, exit 3); afterwards every command says the store has no passphrase', async (t) => {
+    const { tmux, fx, entrechat, finished } = await setup(t);
+    const home = await fx.home();
+    const dir = await fx.home();
+    const file = join(dir, 'pass');
+    await writeFile(file, 'Heron-Cobalt-6604-Lantern\n', { mode: 0o600 });
+    assert.equal((await run(home, ['init', '--passphrase-file', file])).code, 0);
+    const attacker = await fx.identity();
+
+    const pane = await entrechat(home, ['whoami']);
+    await tmux.waitForOutput(pane, (o) => o.includes(PASSPHRASE));
+    // The header said "passphrase"; the store is replaced before the passphrase is typed.
+    await writeFile(join(home, 'store'), await readFile(join(attacker.home, 'store')), { mode: 0o600 });
+    await answerPrompts(tmux, pane, [PASSPHRASE], 'Heron-Cobalt-6604-Lantern');
+    const r = await finished(pane);
+    assert.equal(r.code, 3, r.screen);
+    assert.match(r.screen, /\[STORE_PASSPHRASE_UNEXPECTED\]$/m);
+    assert.ok(!r.screen.includes(attacker.code), 'the swapped store was not opened');
+
+    // Without a passphrase file nothing can be refused, but the terminal says it every time.
+    const later = await finished(await entrechat(home, ['whoami']));
+    assert.equal(later.code, 0, later.screen);
+    assert.match(later.screen, /this store has NO passphrase/);
   });
 });
 

@@ -31,7 +31,7 @@ function spin(ms: number): void {
 }
 
 export const TARGETS: readonly FuzzTarget<never>[] = [
-  broken('fine', (n) => { if (n % 2 === 1) throw new ProtocolError('RECORD_BAD_SIZE', 'odd'); }),
+  broken('fine', (n) => { if (n % 2 === 1) throw new ProtocolError('RECORD_BAD_LENGTH', 'odd'); }),
   broken('untyped', (n) => { if (n % 7 === 3) throw new TypeError('not typed'); }),
   broken('wrong-fault', (n) => { if (n % 5 === 1) throw new UsageError('BAD_ARGUMENT', 'a user error from a peer parser'); }),
   broken('hang', (n) => { if (n % 10 === 9) for (;;) { /* never returns */ } }),

@@ -45,6 +45,8 @@ export type JsonEvent = Record<string, unknown> & { event: string };
 /** A running `talk --json`: its events as they arrive, its stdin, its exit. */
 export class TalkProcess {
   readonly events: JsonEvent[] = [];
+  /** The lines of stdout as printed, before JSON.parse (to check what a terminal would get). */
+  readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
   #stdout = '';
   stderr = '';
@@ -57,6 +59,7 @@ export class TalkProcess {
       while ((nl = this.#stdout.indexOf('\n')) !== -1) {
         const line = this.#stdout.slice(0, nl);
         this.#stdout = this.#stdout.slice(nl + 1);
+        this.lines.push(line);
         if (line.trim() !== '') this.events.push(JSON.parse(line) as JsonEvent);
       }
       for (const w of this.#waiters.splice(0)) w();

@@ -1,10 +1,11 @@
 /** The command line's own rejections: each shows its code and exits with the documented status. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, readdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Fixture, run } from '../helpers/cli.ts';
+import { Fixture, freePort, run } from '../helpers/cli.ts';
 import { COMMAND_HELP } from '../../src/cli/help.ts';
+import { onMemoryFs } from '../../src/tor/tempbase.ts';
 
 const fx = new Fixture();
 after(async () => { await fx.cleanup(); });
@@ -56,7 +57,7 @@ test('a passphrase store: the passphrase comes from a file, a wrong one is STORE
   const who = await run(home, ['whoami', '--passphrase-file', good]);
   assert.equal(who.stdout.trim(), code);
   const bad = join(home, 'wrong');
-  await writeFile(bad, 'not it\n');
+  await writeFile(bad, 'not it\n', { mode: 0o600 });
   const wrong = await run(home, ['whoami', '--passphrase-file', bad]);
   assert.equal(wrong.code, 3);
   assert.equal(codeOf(wrong.stderr), 'STORE_WRONG_PASSPHRASE');
@@ -215,8 +216,8 @@ test('passphrase: changed from files; the old one no longer opens the store; rem
   const home = await fx.home();
   const oldFile = join(home, 'old.txt');
   const newFile = join(home, 'new.txt');
-  await writeFile(oldFile, 'correct horse\n');
-  await writeFile(newFile, 'battery staple\n');
+  await writeFile(oldFile, 'correct horse\n', { mode: 0o600 });
+  await writeFile(newFile, 'battery staple\n', { mode: 0o600 });
   assert.equal((await run(home, ['init', '--passphrase-file', oldFile])).code, 0);
   const before = (await run(home, ['whoami', '--passphrase-file', oldFile])).stdout;
   assert.equal((await run(home, ['passphrase', '--passphrase-file', oldFile, '--new-passphrase-file', newFile])).code, 0);
@@ -257,7 +258,7 @@ test('doctor: every check with its fix; exit 0 when all is well, 3 for the store
   };
   let r = await checks();
   assert.equal(r.code, 3);
-  assert.deepEqual(r.list.map((c) => [c.name, c.ok]), [['tor', true], ['tor-config', true], ['store', false]]);
+  assert.deepEqual(r.list.map((c) => [c.name, c.ok]), [['tor', true], ['tor-config', true], ['core-dumps', true], ['temp-folder', true], ['store', false]]);
   const store = r.list.find((c) => c.name === 'store');
   assert.equal(store?.code, 'STORE_NOT_FOUND');
   assert.match(store.fix ?? '', /entrechat init/);
@@ -285,4 +286,112 @@ test('doctor: every check with its fix; exit 0 when all is well, 3 for the store
   const tor = r.list.find((c) => c.name === 'tor');
   assert.equal(tor?.code, 'TOR_NOT_FOUND');
   assert.match(tor.fix ?? '', /apt-get install tor/);
+});
+
+test('a store swapped for one without passphrase: --passphrase-file is refused with STORE_PASSPHRASE_UNEXPECTED, exit 3', async () => {
+  const victim = await fx.home();
+  const pass = join(await fx.home(), 'pass');
+  await writeFile(pass, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o600 });
+  assert.equal((await run(victim, ['init', '--passphrase-file', pass])).code, 0);
+  const attacker = await fx.identity();
+  // Someone with write access to the folder puts their own unprotected store in its place.
+  await copyFile(join(attacker.home, 'store'), join(victim, 'store'));
+  for (const args of [['whoami'], ['contacts', 'list'], ['talk', 'bob', '--loopback-listen', '1', '--loopback-peer', '2']]) {
+    const r = await run(victim, [...args, '--passphrase-file', pass]);
+    assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(codeOf(r.stderr), 'STORE_PASSPHRASE_UNEXPECTED', args.join(' '));
+    assert.ok(!r.stdout.includes(attacker.code), 'the swapped store was not opened');
+  }
+});
+
+test('passphrase files readable by others are refused (PASSPHRASE_FILE_EXPOSED, exit 2); weak passphrases are warned about', async () => {
+  const home = await fx.home();
+  const dir = await fx.home();
+  const open = join(dir, 'open');
+  await writeFile(open, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o644 });
+  await chmod(open, 0o644);
+  const refused = await run(home, ['init', '--passphrase-file', open]);
+  assert.equal(refused.code, 2);
+  assert.equal(codeOf(refused.stderr), 'PASSPHRASE_FILE_EXPOSED');
+  assert.equal((await run(home, ['whoami'])).code, 3, 'no store was made');
+
+  const weak = join(dir, 'weak');
+  await writeFile(weak, 'a\n', { mode: 0o600 });
+  const made = await run(home, ['init', '--passphrase-file', weak]);
+  assert.equal(made.code, 0, 'a warning, not a refusal');
+  assert.match(made.stderr, /weak: about \d+ bits/);
+  const strong = join(dir, 'strong');
+  await writeFile(strong, 'plinth-ocarina-mudflat-zestful-quiver\n', { mode: 0o600 });
+  const changed = await run(home, ['passphrase', '--passphrase-file', weak, '--new-passphrase-file', strong]);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.doesNotMatch(changed.stderr, /weak/);
+  const back = await run(home, ['passphrase', '--passphrase-file', strong, '--new-passphrase-file', weak]);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stderr, /weak: about \d+ bits/);
+  await chmod(strong, 0o640);
+  const exposedOld = await run(home, ['whoami', '--passphrase-file', strong]);
+  assert.equal(codeOf(exposedOld.stderr), 'PASSPHRASE_FILE_EXPOSED');
+});
+
+test('talk --json: a peer\'s C1 controls, DEL and bidi controls arrive escaped (\\u009b), and parse back unchanged', async () => {
+  const { alice, bob } = await fx.pair();
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = fx.talk(alice.home, ['bob', '--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
+  const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20']);
+  await Promise.all([a.waitFor((e) => e.event === 'active'), b.waitFor((e) => e.event === 'active')]);
+  const hostile = 'red \u009b31m CSI \u0090 DCS \u009d OSC \u007f DEL \u202e evil \u2066 isolate \u200b zw \u2028 ls';
+  a.send(hostile);
+  const got = await b.waitFor((e) => e.event === 'message');
+  assert.equal(got.text, hostile, 'the text is the same once parsed');
+  const line = b.lines.find((l) => l.includes('"message"')) ?? '';
+  assert.doesNotMatch(line, /[\u007f-\u009f\u202e\u2066\u200b\u2028]/u, 'no raw C1, DEL, bidi or zero-width character on stdout');
+  for (const esc of ['\\u009b', '\\u0090', '\\u009d', '\\u007f', '\\u202e', '\\u2066', '\\u200b', '\\u2028']) assert.ok(line.includes(esc), esc);
+  a.endInput();
+  b.endInput();
+  await Promise.all([a.exited, b.exited]);
+});
+
+test('unknown command or option: escape sequences from the command line are shown escaped, never raw', async () => {
+  const home = await fx.home();
+  const cmd = await run(home, ['\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eevil']);
+  assert.equal(cmd.code, 2);
+  assert.equal(codeOf(cmd.stderr), 'BAD_ARGUMENT');
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(cmd.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/u, JSON.stringify(cmd.stderr));
+  assert.ok(cmd.stderr.includes('\\u001b]0;pwned\\u0007'), cmd.stderr);
+  const opt = await run(home, ['whoami', '--\u001b[31mred']);
+  assert.equal(codeOf(opt.stderr), 'BAD_ARGUMENT');
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(opt.stderr, /\u001b/u);
+  const json = await run(home, ['contacts', 'add', '\u009b31m', 'ec1x', '--json']);
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(json.stdout + json.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u);
+});
+
+test('doctor: core files off; tor\'s temp folder in memory, or a warning with its fix when only a disk is left', { skip: process.platform !== 'linux' }, async () => {
+  type Check = { name: string; ok: boolean; warn?: true; fix?: string; detail: string };
+  const home = await fx.home();
+  const doctor = async (env: Record<string, string | undefined>): Promise<Check[]> => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    for (const [k, v] of Object.entries(env)) if (v === undefined) Reflect.deleteProperty(process.env, k);
+    try {
+      return JSON.parse((await run(home, ['doctor', '--json'])).stdout) as Check[];
+    } finally {
+      for (const k of Object.keys(env)) Reflect.deleteProperty(process.env, k);
+      Object.assign(process.env, saved);
+    }
+  };
+  const onDisk = await fx.home();
+  const disk = await doctor({ TMPDIR: onDisk });
+  const core = disk.find((c) => c.name === 'core-dumps');
+  assert.equal(core?.ok, true);
+  assert.equal(core.warn, undefined, `prlimit is on this machine: ${core.detail}`);
+  const temp = disk.find((c) => c.name === 'temp-folder');
+  if (!(await onMemoryFs(onDisk))) {
+    assert.equal(temp?.warn, true, 'a disk-backed folder is said');
+    assert.match(temp.fix ?? '', /TMPDIR/);
+  }
+  const shm = await doctor({ TMPDIR: undefined, XDG_RUNTIME_DIR: undefined });
+  if (await onMemoryFs('/dev/shm')) assert.equal(shm.find((c) => c.name === 'temp-folder')?.warn, undefined);
 });

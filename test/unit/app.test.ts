@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addContact, checkContactName, contactSafetyNumber, initIdentity, listContacts, markVerified, removeContact, whoami } from '../../src/app/identity.ts';
+import { addContact, checkContactName, contactSafetyNumber, initIdentity, listContacts, markVerified, removeContact, renameContact, whoami } from '../../src/app/identity.ts';
+import { openStore, saveStore } from '../../src/store/store.ts';
 import { bounded } from '../../src/app/talk.ts';
 import { storeNeedsPassphrase } from '../../src/app/store-auth.ts';
 import { decodeContactCode, encodeContactCode } from '../../src/core/codes.ts';
@@ -63,11 +64,60 @@ test('contact rejections, each by its code', async () => {
 
 test('contact names: trimmed, printable, bounded', () => {
   assert.equal(checkContactName('  bob '), 'bob');
-  // Counted in user-perceived characters: 40 families of four are 440 UTF-16 units (1,000 bytes).
-  assert.equal(checkContactName('👩‍👩‍👧‍👦'.repeat(40)).length > 64, true);
-  for (const bad of ['', '   ', 'a\nb', 'tab\there', '\u0007', 'x'.repeat(65)]) {
+  assert.equal(checkContactName('👩‍👩‍👧‍👦'.repeat(10)).length > 64, true, 'graphemes are counted, not UTF-16 units');
+  assert.throws(() => checkContactName('👩‍👩‍👧‍👦'.repeat(64)), { code: 'CONTACT_NAME_TOO_LONG' }, '64 characters, but 1600 bytes');
+  for (const bad of ['', '   ', 'a\nb', 'tab\there', '\u0007', '\u009b31m', 'lone \ud800']) {
     assert.throws(() => checkContactName(bad), { code: 'CONTACT_BAD_NAME' }, JSON.stringify(bad));
   }
+  assert.throws(() => checkContactName('x'.repeat(65)), { code: 'CONTACT_NAME_TOO_LONG' });
+});
+
+test('contact names: bidi controls, zero-width and other format characters → CONTACT_NAME_FORMAT_CHAR', () => {
+  const bidi = ['\u061C', '\u200E', '\u200F', '\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069'];
+  const zeroWidth = ['\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', '\u00AD', '\u{E0041}', '\u2028', '\u2029', '\u3164'];
+  for (const c of [...bidi, ...zeroWidth]) {
+    // trim() removes the BOM and line separators at the ends (so they are never stored): only inside they matter.
+    for (const name of c.trim() === '' ? [`b${c}ob`] : [`bob${c}`, `${c}bob`, `b${c}ob`]) {
+      assert.throws(() => checkContactName(name), { code: 'CONTACT_NAME_FORMAT_CHAR' }, JSON.stringify(name));
+    }
+  }
+  // "bob" shown as "bob" but holding an RLO that flips what follows it on a terminal.
+  assert.throws(() => checkContactName('alice\u202Eevil'), { code: 'CONTACT_NAME_FORMAT_CHAR' });
+  // The joiner inside an emoji sequence draws one emoji: allowed there, and only there.
+  assert.equal(checkContactName('Älice 👩‍💻'), 'Älice 👩‍💻');
+  assert.equal(checkContactName('👩🏽‍🚀 and ❤️‍🔥'), '👩🏽‍🚀 and ❤️‍🔥');
+  assert.throws(() => checkContactName('a\u200D💻'), { code: 'CONTACT_NAME_FORMAT_CHAR' });
+  assert.throws(() => checkContactName('👩\u200D'), { code: 'CONTACT_NAME_FORMAT_CHAR' });
+});
+
+test('contact names: the byte bound comes first; one huge grapheme is CONTACT_NAME_TOO_LONG, never INTERNAL', async () => {
+  const oneGrapheme = `e${'\u0301'.repeat(5000)}`;
+  assert.throws(() => checkContactName(oneGrapheme), { code: 'CONTACT_NAME_TOO_LONG' });
+  assert.throws(() => checkContactName('\u202E'.repeat(300)), { code: 'CONTACT_NAME_TOO_LONG' }, 'the bound before the format check');
+  assert.throws(() => checkContactName('\u0007'.repeat(300)), { code: 'CONTACT_NAME_TOO_LONG' }, 'the bound before the control check');
+  assert.equal(checkContactName('é'.repeat(64)), 'é'.repeat(64), '128 bytes, 64 characters');
+  const a = await home();
+  await initIdentity(a, none);
+  const codeB = await initIdentity(await home(), none);
+  await assert.rejects(addContact(a, none, oneGrapheme, codeB, fast), { code: 'CONTACT_NAME_TOO_LONG' });
+  await assert.rejects(contactSafetyNumber(a, none, oneGrapheme), { code: 'CONTACT_NAME_TOO_LONG' });
+});
+
+test('a contact stored with a name now refused can still be found, renamed and removed', async () => {
+  const a = await home();
+  await initIdentity(a, none);
+  const codeB = await initIdentity(await home(), none);
+  const codeC = await initIdentity(await home(), none);
+  // Written directly, as an older Entrechat could have.
+  const content = await openStore(a, none);
+  await saveStore(a, { identitySecret: content.identitySecret, contacts: [
+    { name: 'bob\u202E', publicKey: decodeContactCode(codeB), verified: false },
+    { name: 'carol\u200B', publicKey: decodeContactCode(codeC), verified: false },
+  ] }, none, fast);
+  assert.equal((await contactSafetyNumber(a, none, 'bob\u202E')).length > 0, true);
+  await renameContact(a, none, 'bob\u202E', 'bob', fast);
+  await removeContact(a, none, 'carol\u200B', fast);
+  assert.deepEqual((await listContacts(a, none)).map((c) => c.name), ['bob']);
 });
 
 test('contact names the store could not hold are CONTACT_BAD_NAME (found by npm run fuzz)', () => {

@@ -31,8 +31,8 @@ for (const t of TARGETS) {
 test('the harness counts typed errors and valid results of a sound target', async () => {
   const report = await runTarget({ target: 'fine', runs: 300, seed: 1, moduleUrl: BROKEN });
   assert.equal(report.failure, null, formatReport(report));
-  assert.equal(report.valid + (report.errors.RECORD_BAD_SIZE ?? 0), 300);
-  assert.ok(report.valid > 0 && (report.errors.RECORD_BAD_SIZE ?? 0) > 0);
+  assert.equal(report.valid + (report.errors.RECORD_BAD_LENGTH ?? 0), 300);
+  assert.ok(report.valid > 0 && (report.errors.RECORD_BAD_LENGTH ?? 0) > 0);
 });
 
 test('the harness reports an untyped exception with a seed and path that replay it', async () => {
