@@ -128,7 +128,8 @@ function recordsTarget(): FuzzTarget<RecordsInput> {
             continue;
           }
           const id = lastId + s.delta;
-          if (s.delta === 0 || id > MAX_U32) {
+          // Ids start at 1 and go up by one (docs/protocol.md § Messages): any other step is refused.
+          if (s.delta !== 1 || id > MAX_U32) {
             clean = false;
             if (id > MAX_U32 || id === 0) continue;
           }
