@@ -92,6 +92,12 @@ export const MAX_ACCEPTED_PENDING = 8;
 // --- flow control (docs/protocol.md "Flow control") ---
 /** Our unsent bytes for one connection above which we stop reading it (8 records): what a peer makes us answer must leave before we read more. */
 export const SEND_BACKLOG_MAX = 8 * RECORD_SIZE;
+/**
+ * What we still read from a connection we closed, while our last records leave (1 MiB), before we cut it:
+ * more than an honest peer can have in flight (64 unacknowledged messages of 16 KiB); a flooder that
+ * goes on is cut at once rather than read, and thrown away, at full speed during CLOSE_GRACE.
+ */
+export const CLOSED_READ_MAX = 1024 * 1024;
 /** Unsent bytes above SEND_BACKLOG_MAX for this long mean a peer that does not read (PEER_NOT_READING): under PEER_GONE_AFTER, and long enough for Tor to carry a full window of our messages. */
 export const DRAIN_TIMEOUT = 30 * SECOND;
 

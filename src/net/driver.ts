@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { InternalError, isEntrechatError, UsageError, type ErrorCode } from '../core/errors.ts';
-import { CLOSE_GRACE, SEND_BACKLOG_MAX } from '../core/limits.ts';
+import { CLOSE_GRACE, CLOSED_READ_MAX, SEND_BACKLOG_MAX } from '../core/limits.ts';
 import {
   abortSession,
   createSession,
@@ -59,6 +59,8 @@ interface Link {
   over: boolean;
   /** socket.pause() is in effect. */
   paused: boolean;
+  /** Bytes read since we closed it (CLOSED_READ_MAX). */
+  readAfterClose: number;
 }
 
 function monotonicNow(): number {
@@ -439,10 +441,16 @@ export class SessionDriver {
   }
 
   #attach(conn: ConnId, socket: Duplex): void {
-    const link: Link = { conn, socket, unsent: 0, over: false, paused: false };
+    const link: Link = { conn, socket, unsent: 0, over: false, paused: false, readAfterClose: 0 };
     this.#sockets.set(conn, link);
     if (this.#outputBlocked) this.#updateReading(link);
     socket.on('data', (chunk: Buffer) => {
+      if (this.#sockets.get(conn) !== link) {
+        // Closed by us: read only to see the peer's end, and cut a peer that keeps sending.
+        link.readAfterClose += chunk.length;
+        if (link.readAfterClose > CLOSED_READ_MAX) socket.destroy();
+        return;
+      }
       this.#feed({ type: 'data', conn, bytes: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
     });
     // Errors are followed by 'close'; the machine learns of both as one conn_closed.

@@ -15,7 +15,7 @@ import { HostilePeer, type FloodResult } from '../helpers/hostile-peer.ts';
 import { processesMentioning, snapshot } from '../helpers/procs.ts';
 
 /** How long each flood lasts (the measurement: 60 s took a victim to 1.1 GB). */
-const FLOOD_MS = 60_000;
+const FLOOD_MS = Number(process.env.ENTRECHAT_FLOOD_MS ?? 60_000);
 /** The victim's peak resident memory must stay under this. */
 const RSS_LIMIT = 100 * 1024 * 1024;
 /** How often the victim's peak RSS is read. */

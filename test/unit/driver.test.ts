@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { ProtocolError } from '../../src/core/errors.ts';
 import { encodeHello, prologue } from '../../src/core/hello.ts';
-import { DRAIN_TIMEOUT, IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_SIZE, SEND_BACKLOG_MAX } from '../../src/core/limits.ts';
+import { CLOSED_READ_MAX, DRAIN_TIMEOUT, IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_SIZE, SEND_BACKLOG_MAX } from '../../src/core/limits.ts';
 import { createHandshake, ENTRECHAT_NOISE_HASH, type CipherState } from '../../src/core/noise.ts';
 import { decodeRecord, encodeRecord, type SessionRecord } from '../../src/core/records.ts';
 import type { SessionEvent } from '../../src/core/session.ts';
@@ -367,6 +367,21 @@ test('a peer that does not drain within DRAIN_TIMEOUT: the session ends with PEE
   assert.equal(closed.reason, 'error');
   assert.equal(closed.code, 'PEER_NOT_READING');
   assert.equal(closed.hadSession, true);
+});
+
+test('a connection we closed that keeps sending is cut past CLOSED_READ_MAX, not read at full speed', async () => {
+  const { d, socket, bob: b } = await activeWithBob();
+  // This peer does not end its side when we end ours: it keeps sending.
+  socket._final = (callback: () => void): void => { callback(); };
+  socket.push(b.seal({ type: 'COMMIT' })); // unexpected: the session ends, CLOSE(error), the connection's grace begins
+  await tick();
+  socket.push(Buffer.alloc(CLOSED_READ_MAX));
+  await tick();
+  assert.equal(socket.destroyed, false, 'up to the bound, read while our last records leave');
+  socket.push(Buffer.alloc(RECORD_SIZE));
+  await tick();
+  assert.equal(socket.destroyed, true, 'cut past the bound');
+  assert.equal((await d.done).code, 'RECORD_UNEXPECTED');
 });
 
 test('a UI whose output is backed up stops the reading of the peer until it drains', async () => {
