@@ -4,20 +4,15 @@
  * non-dumpable, per tor(1)). The command starts with its soft core limit raised (test/helpers/core.ts),
  * so the test fails if the limit is not lowered before tor starts.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fixture, type TalkProcess } from '../helpers/cli.ts';
-import { coreLimitOf, entrechatRaised, raisedLimit } from '../helpers/core.ts';
+import { Fixture } from '../helpers/cli.ts';
+import { coreLimitOf, entrechatRaised, raisedLimit, raisedProcesses } from '../helpers/core.ts';
 import { eventually, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
 const fx = new Fixture();
-const mine: TalkProcess[] = [];
-after(async () => {
-  for (const p of mine) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(mine.map((p) => p.exited));
-  await fx.cleanup();
-});
+const mine = raisedProcesses(fx);
 
 test('the spawned tor\'s core limit is 0 0 as well', { skip: process.platform !== 'linux', timeout: 180_000 }, async (t) => {
   if ((await raisedLimit())[0] === '0') {

@@ -12,18 +12,14 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { clientAuthSecretBase64, rendezvousPlan, wipePlan, ONION_VIRTUAL_PORT } from '../../src/core/derive.ts';
 import { decodeContactCode } from '../../src/core/codes.ts';
 import { withStore } from '../../src/app/identity.ts';
-import { authenticate } from '../../src/tor/commands/authenticate.ts';
 import { onionClientAuthAdd } from '../../src/tor/commands/client-auth.ts';
-import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
-import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
+import type { ControlConnection } from '../../src/tor/control/connection.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
+import { ClientTor, socksSocket, unixSocksPort } from '../helpers/client-tor.ts';
 import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
 import { eventually, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
@@ -102,21 +98,12 @@ async function assertNothingLeft(tmp: string): Promise<void> {
  * onion of today: it can open a connection to Alice's listener as Bob's tor would, and then say nothing.
  */
 class Intruder {
-  proc: TorProcess | null = null;
-  dir = '';
+  readonly tor = new ClientTor();
   control: ControlConnection | null = null;
   socket: Socket | null = null;
 
   async start(): Promise<void> {
-    this.dir = await mkdtemp(join(tmpdir(), 'entrechat-intruder-'));
-    this.proc = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(this.dir, 'data'),
-      '--SocksPort', `unix:${join(this.dir, 'socks.sock')} ExtendedErrors`, '--ControlPort', 'auto',
-      '--ControlPortWriteToFile', join(this.dir, 'port'), '--CookieAuthentication', '1',
-      '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: 30_000, onTimeout: () => new Error('no cookie') });
-    this.control = await ControlConnection.connect(parseControlAddress(/PORT=(\S+)/.exec(portText)?.[1] ?? ''));
-    await authenticate(this.control, { kind: 'cookie', cookieFile: join(this.dir, 'cookie') });
+    this.control = await this.tor.start(clientTorrc, 'entrechat-intruder-', unixSocksPort);
   }
 
   /** Connects to Alice's onion with Bob's key (retrying while this tor or her descriptor are not ready). */
@@ -138,7 +125,7 @@ class Intruder {
     for (let i = 0; i < 30; i += 1) {
       try {
         this.socket = await connectOnion({
-          socks: { kind: 'unix', path: join(this.dir, 'socks.sock') }, address: onion, port: ONION_VIRTUAL_PORT,
+          socks: { kind: 'unix', path: socksSocket(this.tor.dir) }, address: onion, port: ONION_VIRTUAL_PORT,
           isolation: randomBytes(8).toString('hex'), signal: AbortSignal.timeout(30_000), timeoutMs: 30_000,
         });
         this.socket.on('error', () => undefined);
@@ -153,9 +140,7 @@ class Intruder {
 
   async close(): Promise<void> {
     this.socket?.destroy();
-    this.control?.close();
-    if (this.proc !== null) await stopTor(this.proc);
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+    await this.tor.close();
   }
 }
 

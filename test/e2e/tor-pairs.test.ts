@@ -14,17 +14,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { talk, type ClosedEvent, type TalkEvent, type TalkHandle } from '../../src/app/talk.ts';
 import { identityFromSecret, type Identity } from '../../src/core/identity.ts';
-import { authenticate } from '../../src/tor/commands/authenticate.ts';
 import { parseStatusClientBootstrap } from '../../src/tor/commands/events.ts';
 import { getInfo } from '../../src/tor/commands/getinfo.ts';
 import { setEvents } from '../../src/tor/commands/setevents.ts';
-import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
-import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
+import type { ControlConnection } from '../../src/tor/control/connection.ts';
+import { ClientTor, unixSocksPort } from '../helpers/client-tor.ts';
 import { eventually } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
@@ -33,25 +29,18 @@ const PAIRS = 20;
 /** Each session's window: ample for 20 pairs on two tors (they meet within seconds here). */
 const WINDOW_MS = 150_000;
 
-/** A client tor of the test network with a TCP control port (cookie auth) and a SOCKS unix socket. */
+/** A client tor of the test network with a TCP control port (cookie auth) and a SOCKS unix socket, bootstrapped. */
 class SharedTor {
-  proc: TorProcess | null = null;
-  dir = '';
+  readonly tor = new ClientTor();
   control: ControlConnection | null = null;
-  address = '';
+
+  get address(): string {
+    return this.tor.address;
+  }
 
   async start(clientTorrc: string): Promise<void> {
-    this.dir = await mkdtemp(join(tmpdir(), 'entrechat-pairs-'));
-    this.proc = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(this.dir, 'data'),
-      '--SocksPort', `unix:${join(this.dir, 'socks.sock')} ExtendedErrors`, '--ControlPort', 'auto',
-      '--ControlPortWriteToFile', join(this.dir, 'port'), '--CookieAuthentication', '1',
-      '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: 30_000, onTimeout: () => new Error('no cookie') });
-    this.address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
-    const control = await ControlConnection.connect(parseControlAddress(this.address));
+    const control = await this.tor.start(clientTorrc, 'entrechat-pairs-', unixSocksPort);
     this.control = control;
-    await authenticate(control, { kind: 'cookie', cookieFile: join(this.dir, 'cookie') });
     // Bootstrapped before the sessions start: what is measured is theirs, not this tor's start.
     await new Promise<void>((resolve, reject) => {
       const off = control.onEvent((event) => {
@@ -72,9 +61,7 @@ class SharedTor {
   }
 
   async close(): Promise<void> {
-    this.control?.close();
-    if (this.proc !== null) await stopTor(this.proc);
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+    await this.tor.close();
   }
 }
 

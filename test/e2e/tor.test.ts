@@ -10,19 +10,16 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rendezvousPlan, wipePlan, ONION_VIRTUAL_PORT } from '../../src/core/derive.ts';
 import { KEEPALIVE_INTERVAL, PEER_GONE_AFTER, UNIX_SOCKET_PATH_MAX } from '../../src/core/limits.ts';
 import { withStore } from '../../src/app/identity.ts';
 import { decodeContactCode } from '../../src/core/codes.ts';
-import { authenticate } from '../../src/tor/commands/authenticate.ts';
 import { onionClientAuthAdd } from '../../src/tor/commands/client-auth.ts';
-import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
 import { readTorConfig, spawnSessionTor } from '../../src/tor/owner.ts';
-import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
+import { ClientTor, socksSocket, unixSocksPort } from '../helpers/client-tor.ts';
 import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
 import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
@@ -195,36 +192,6 @@ describe('sessions over the private Tor network', () => {
   });
 });
 
-/**
- * A tor of the test's own (not an Entrechat session's): a client of the test network with a control
- * port (cookie auth) and the SOCKS port given. `close()` stops it by pid and removes its folder.
- */
-class ClientTor {
-  proc: TorProcess | null = null;
-  dir = '';
-  control: ControlConnection | null = null;
-  address = '';
-
-  async start(prefix: string, socksPort: (dir: string) => string): Promise<ControlConnection> {
-    this.dir = await mkdtemp(join(tmpdir(), prefix));
-    this.proc = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(this.dir, 'data'),
-      '--SocksPort', socksPort(this.dir), '--ControlPort', 'auto', '--ControlPortWriteToFile', join(this.dir, 'port'),
-      '--CookieAuthentication', '1', '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: 30_000, onTimeout: () => new Error('no cookie') });
-    this.address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
-    this.control = await ControlConnection.connect(parseControlAddress(this.address));
-    await authenticate(this.control, { kind: 'cookie', cookieFile: join(this.dir, 'cookie') });
-    return this.control;
-  }
-
-  async close(): Promise<void> {
-    this.control?.close();
-    if (this.proc !== null) await stopTor(this.proc);
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
 describe('signals from a terminal', () => {
   test('Ctrl-C (SIGINT to the whole process group) mid-session: a clean quit on both sides, exit 0, nothing left', async () => {
     const [ta, tb] = [await privateTmp(), await privateTmp()];
@@ -270,8 +237,8 @@ describe('client authorization', () => {
     });
     assert.equal(onion.length, 56);
 
-    const control = await third.start('entrechat-third-', (dir) => `unix:${join(dir, 'socks.sock')} ExtendedErrors`);
-    const socks = { kind: 'unix', path: join(third.dir, 'socks.sock') } as const;
+    const control = await third.start(clientTorrc, 'entrechat-third-', unixSocksPort);
+    const socks = { kind: 'unix', path: socksSocket(third.dir) } as const;
     const dial = async (): Promise<string> => {
       try {
         const s = await connectOnion({ socks, address: onion, port: ONION_VIRTUAL_PORT, isolation: randomBytes(8).toString('hex'), signal: AbortSignal.timeout(60_000), timeoutMs: 60_000 });
@@ -309,7 +276,7 @@ describe('a tor already running (--tor-control)', () => {
 
   test('alice borrows a running tor: nothing is spawned, the session works, her client-auth entries are gone after, the tor runs on', async () => {
     // A "system" tor: a client of the test network with a TCP control port, cookie auth and a SOCKS port.
-    const control = await system.start('entrechat-system-', () => 'auto ExtendedErrors');
+    const control = await system.start(clientTorrc, 'entrechat-system-', () => 'auto ExtendedErrors');
     const address = system.address;
 
     const [ta, tb] = [await privateTmp(), await privateTmp()];

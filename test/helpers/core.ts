@@ -4,9 +4,10 @@
  * The global /proc/sys/kernel/core_pattern is never touched: the tests read /proc/PID/limits instead,
  * and, where the pattern writes plain files into the crashing process's folder, look for one.
  */
+import { after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ENTRY, TalkProcess } from './cli.ts';
+import { ENTRY, TalkProcess, type Fixture } from './cli.ts';
 
 /** The "Max core file size" soft and hard values of a process, as /proc/PID/limits writes them. */
 export function coreLimitOf(pid: number | 'self'): [string, string] {
@@ -37,4 +38,19 @@ export function entrechatRaised(home: string, args: string[], env: Record<string
     cwd,
   });
   return new TalkProcess(child);
+}
+
+/**
+ * The list a test file pushes its {@link entrechatRaised} processes on (the fixture does not own them).
+ * Called at the file's top level: after its last test, those still running are killed, all are awaited,
+ * then `fx` is cleaned up.
+ */
+export function raisedProcesses(fx: Fixture): TalkProcess[] {
+  const mine: TalkProcess[] = [];
+  after(async () => {
+    for (const p of mine) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(mine.map((p) => p.exited));
+    await fx.cleanup();
+  });
+  return mine;
 }

@@ -8,7 +8,7 @@
  * the passphrase. Then it opens the store (the identity secret is in memory), waits for its peer, and
  * is crashed on purpose with SIGABRT (whose default action dumps core).
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -17,15 +17,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fixture, freePort, run, type TalkProcess } from '../helpers/cli.ts';
-import { coreLimitOf, entrechatRaised, raisedLimit } from '../helpers/core.ts';
+import { coreLimitOf, entrechatRaised, raisedLimit, raisedProcesses } from '../helpers/core.ts';
 
 const fx = new Fixture();
-const mine: TalkProcess[] = [];
-after(async () => {
-  for (const p of mine) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(mine.map((p) => p.exited));
-  await fx.cleanup();
-});
+const mine = raisedProcesses(fx);
 
 /** Bound on waiting for the command to reach the passphrase read (it starts tsx first). */
 const REACH_FIFO_TIMEOUT = 30_000;

@@ -123,8 +123,7 @@ const NOON = Date.UTC(2026, 10, 26, 12);
 test('a borrowed tor: client auth after bootstrap, no NEWNYM after missed descriptors, the keys taken back at the end', async () => {
   const { plan, control, transport } = await setup(NOON, () => []);
   const day = plan.days[0]?.day ?? 0;
-  const ac = new AbortController();
-  try {
+  await withTransport({ plan, transport }, async (ac) => {
     const progress: number[] = [];
     await transport.start((p) => progress.push(p.percent), ac.signal);
     assert.deepEqual(progress, [100]);
@@ -137,31 +136,20 @@ test('a borrowed tor: client auth after bootstrap, no NEWNYM after missed descri
     assert.deepEqual(codes, ['TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND', 'TOR_HS_DESC_NOT_FOUND']);
     assert.deepEqual(control.commands.slice(afterStart), [], 'nothing sent to a borrowed tor while dialling: no NEWNYM');
     assert.equal(transport.failed?.(), null);
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
+  });
   assert.ok(control.commands.some((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')), 'the key is taken back from the borrowed tor');
 });
 
 test('a borrowed tor whose control connection broke: the keys are taken back over a new connection', async () => {
   const { plan, control, transport } = await setup(NOON, () => []);
-  const ac = new AbortController();
   const failures: unknown[] = [];
-  try {
+  await withTransport({ plan, transport }, async (ac) => {
     await transport.start(() => undefined, ac.signal, (e) => failures.push(e));
     for (const socket of control.sockets) socket.destroy();
     for (let i = 0; i < 100 && failures.length === 0; i += 1) await new Promise((r) => setTimeout(r, 10));
     assert.equal(failures.length, 1, 'the broken connection is reported');
     assert.equal(transport.failed?.(), 'TOR_EXITED');
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
+  });
   assert.equal(control.connections(), 2, 'a second connection');
   assert.equal(control.commands.at(-1), `ONION_CLIENT_AUTH_REMOVE ${plan.days[0]?.peerOnion.address ?? ''}`);
 });
@@ -179,13 +167,35 @@ async function setup(nowMs: number, onionReplies: (addresses: string[]) => strin
   return { plan, control, transport };
 }
 
+type Setup = Awaited<ReturnType<typeof setup>>;
+
+/** Runs `body` on the transport, then always aborts, unpublishes, stops it and wipes the plan. */
+async function withTransport({ plan, transport }: Pick<Setup, 'plan' | 'transport'>, body: (ac: AbortController) => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  try {
+    await body(ac);
+  } finally {
+    ac.abort();
+    await transport.unpublish();
+    await transport.stop();
+    wipePlan(plan);
+  }
+}
+
+/** Starts the transport; publishing then fails with `code`. */
+async function publishFails(s: Setup, code: string): Promise<void> {
+  await withTransport(s, async (ac) => {
+    await s.transport.start(() => undefined, ac.signal);
+    await assert.rejects(s.transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === code);
+  });
+}
+
 const uploadedEvent = (address: string): string => `650 HS_DESC UPLOADED ${address} UNKNOWN $AAAA\r\n`;
 
 test('near midnight UTC both days are published and dialled: two onions with V3Auth for the peer, two client-auth keys; the ServiceIDs are checked', async () => {
   const { plan, control, transport } = await setup(Date.UTC(2026, 10, 26, 23, 45), (addresses) =>
     addresses.map((a, i) => `250-ServiceID=${a}\r\n250 OK\r\n${i === 0 ? uploadedEvent(a) : ''}`));
-  const ac = new AbortController();
-  try {
+  await withTransport({ plan, transport }, async (ac) => {
     assert.equal(plan.days.length, 2, 'today and tomorrow');
     await transport.start(() => undefined, ac.signal);
     await transport.publish(() => undefined, ac.signal);
@@ -200,44 +210,20 @@ test('near midnight UTC both days are published and dialled: two onions with V3A
     }
     const auths = control.lines.filter((l) => l.startsWith('ONION_CLIENT_AUTH_ADD'));
     assert.deepEqual(auths.map((l) => l.split(' ')[1]), plan.days.map((d) => d.peerOnion.address));
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
+  });
   assert.equal(control.commands.filter((c) => c.startsWith('DEL_ONION')).length, 2, 'both onions removed');
   assert.equal(control.commands.filter((c) => c.startsWith('ONION_CLIENT_AUTH_REMOVE')).length, 2, 'both keys taken back');
 });
 
 test('a ServiceID that is not the derived address: TOR_ONION_MISMATCH, and the onion tor made is removed', async () => {
   const other = 'b'.repeat(56);
-  const { plan, control, transport } = await setup(NOON, () => [`250-ServiceID=${other}\r\n250 OK\r\n`]);
-  const ac = new AbortController();
-  try {
-    await transport.start(() => undefined, ac.signal);
-    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_ONION_MISMATCH');
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
-  assert.ok(control.lines.includes(`DEL_ONION ${other}`));
+  const s = await setup(NOON, () => [`250-ServiceID=${other}\r\n250 OK\r\n`]);
+  await publishFails(s, 'TOR_ONION_MISMATCH');
+  assert.ok(s.control.lines.includes(`DEL_ONION ${other}`));
 });
 
 test('550 Onion address collision (another talk with this contact on the same tor): TOR_ONION_COLLISION', async () => {
-  const { plan, transport } = await setup(NOON, () => ['550 Onion address collision\r\n']);
-  const ac = new AbortController();
-  try {
-    await transport.start(() => undefined, ac.signal);
-    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_ONION_COLLISION');
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
+  await publishFails(await setup(NOON, () => ['550 Onion address collision\r\n']), 'TOR_ONION_COLLISION');
 });
 
 /** A hostile control port: offers `authLine`, answers AUTHCHALLENGE with a server hash it cannot know; logs every line. */
@@ -281,8 +267,7 @@ for (const [what, method, code] of [
     const bob = keyPair('bob');
     const plan = rendezvousPlan({ own: x25519FromSecret(alice.secret), ownPublic: alice.publicKey, peerPublic: bob.publicKey, nowMs: NOON });
     const transport = createTorTransport({ plan, tor: { kind: 'attach', address: hostile.path } });
-    const ac = new AbortController();
-    try {
+    await withTransport({ plan, transport }, async (ac) => {
       await assert.rejects(transport.start(() => undefined, ac.signal), (e: unknown) => {
         assert.equal(isEntrechatError(e) ? e.code : e, code);
         return true;
@@ -294,12 +279,7 @@ for (const [what, method, code] of [
         assert.ok(!sent.includes(onionExpandedKeyBase64(d.ownOnion.expandedKey)), 'no onion key');
         assert.ok(!sent.includes(d.peerOnion.address), 'no client-auth entry');
       }
-    } finally {
-      ac.abort();
-      await transport.unpublish();
-      await transport.stop();
-      wipePlan(plan);
-    }
+    });
   });
 }
 
@@ -326,9 +306,8 @@ for (const local of [true, false]) {
       const uid = process.getuid?.() ?? 0;
       const info = `250-process/pid=${fake.pid ?? 0}\r\n250-process/uid=${local ? uid : uid + 1}\r\n`;
       const { plan, control, transport } = await setup(NOON, (addresses) => addresses.map((a) => `250-ServiceID=${a}\r\n250 OK\r\n${uploadedEvent(a)}`), info);
-      const ac = new AbortController();
       let target = '';
-      try {
+      await withTransport({ plan, transport }, async (ac) => {
         await transport.start(() => undefined, ac.signal);
         await transport.publish(() => undefined, ac.signal);
         target = /Port=\d+,(\S+)/.exec(control.lines.find((l) => l.startsWith('ADD_ONION')) ?? '')?.[1] ?? '';
@@ -339,12 +318,7 @@ for (const local of [true, false]) {
         } else {
           assert.match(target, /^127\.0\.0\.1:\d+$/);
         }
-      } finally {
-        ac.abort();
-        await transport.unpublish();
-        await transport.stop();
-        wipePlan(plan);
-      }
+      });
       if (local) await assert.rejects(stat(dirname(target.slice('unix:'.length))), 'the folder is removed');
     } finally {
       fake.kill('SIGKILL');
@@ -353,15 +327,5 @@ for (const local of [true, false]) {
 }
 
 test('tor goes away while ADD_ONION is pending (the control connection closes under it): TOR_EXITED, not TOR_CONTROL_CLOSED', async () => {
-  const { plan, transport } = await setup(NOON, () => [HANG_UP]);
-  const ac = new AbortController();
-  try {
-    await transport.start(() => undefined, ac.signal);
-    await assert.rejects(transport.publish(() => undefined, ac.signal), (e) => isEntrechatError(e) && e.code === 'TOR_EXITED');
-  } finally {
-    ac.abort();
-    await transport.unpublish();
-    await transport.stop();
-    wipePlan(plan);
-  }
+  await publishFails(await setup(NOON, () => [HANG_UP]), 'TOR_EXITED');
 });
