@@ -69,6 +69,9 @@ test('plain lines: verified or not, nothing sent before the peer is there, messa
   await a.waitFor(/✓ #2 delivered/);
   b.child.stdin.write('line with \x1b[31m escape\n');
   await a.waitFor(/bob: line with ␛\[31m escape/);
+  b.child.stdin.write('one\rtwo\r\n');
+  await a.waitFor(/bob: one\S+two\n/);
+  assert.doesNotMatch(a.out, /bob: two/, 'a lone \\r does not split a message');
   assert.doesNotMatch(b.out + a.out, /too early/, 'a refused line is never sent later');
   assert.doesNotMatch(b.out, /help|nope/, 'commands are not sent');
   a.child.stdin.end();

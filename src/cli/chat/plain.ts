@@ -3,7 +3,6 @@
  * read from the input are messages once the peer is connected; before that they are refused, since
  * nothing is queued. The end of the input ends the session once every message was delivered.
  */
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { ClosedEvent, ContactTalkHandle, TalkEvent } from '../../app/index.ts';
 import { EXIT } from '../exit.ts';
@@ -13,6 +12,7 @@ import { localTime } from './screen.ts';
 import { safeText } from './text.ts';
 import type { ChatOptions } from './tty.ts';
 import { endHeadline, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
+import { LineSplitter } from '../lines.ts';
 
 export interface PlainChatOptions extends Omit<ChatOptions, 'linger'> {
   readonly input: Readable;
@@ -96,8 +96,8 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
     }
   };
 
-  const lines = createInterface({ input: options.input, terminal: false });
-  lines.on('line', (line) => {
+  // A line ends at \n or \r\n only: a lone \r stays in the message (readline would split it there).
+  const onLine = (line: string): void => {
     const entered = readInput(line);
     switch (entered.kind) {
       case 'nothing':
@@ -126,12 +126,22 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
     } catch (e) {
       out(refusalWords(e));
     }
+  };
+  const splitter = new LineSplitter();
+  const input = options.input;
+  const onData = (chunk: Buffer | string): void => {
+    for (const line of splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) onLine(line);
+  };
+  input.on('data', onData);
+  input.once('end', () => {
+    const last = splitter.end();
+    if (last !== null) onLine(last);
   });
-  lines.on('close', () => {
+  input.once('close', () => {
     inputEnded = true;
     finishIfDone();
   });
-  lines.on('error', () => { handle?.quit(); });
+  input.on('error', () => { handle?.quit(); });
 
   // A first signal ends the session cleanly; a second leaves at once (exit handlers stop a spawned tor).
   const releaseSignals = onEndingSignals({ first: quit, again: () => (model.tag !== null ? EXIT.SESSION_FAILED : EXIT.NO_SESSION) });
@@ -150,6 +160,8 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
     return closed;
   } finally {
     releaseSignals();
-    lines.close();
+    // Stop reading (as readline's close did): nothing typed after the end is read.
+    input.off('data', onData);
+    input.pause();
   }
 }
