@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LineSplitter } from '../../src/cli/lines.ts';
+import { MAX_MESSAGE_BYTES } from '../../src/core/limits.ts';
 
 const enc = new TextEncoder();
 
@@ -18,6 +19,15 @@ test('a lone \\r stays in the line; \\n and \\r\\n end it; a last line without a
   assert.deepEqual(split([enc.encode('\r')]), ['\r']);
   assert.deepEqual(split([enc.encode('x\n\n')]), ['x', '']);
   assert.deepEqual(split([]), []);
+});
+
+test('a line longer than any message is kept only past the message limit, however long, and the next line is whole', () => {
+  const s = new LineSplitter();
+  const chunk = enc.encode('x'.repeat(64 * 1024));
+  for (let i = 0; i < 64; i++) assert.deepEqual(s.push(chunk), []);
+  const [long, next] = s.push(enc.encode('yy\nnext\n'));
+  assert.ok(long !== undefined && long.length > MAX_MESSAGE_BYTES && long.length <= MAX_MESSAGE_BYTES + 2, 'cut, and still too long to send');
+  assert.equal(next, 'next');
 });
 
 test('property: any chunking, split inside \\r\\n or inside a UTF-8 sequence, gives the same lines', () => {
