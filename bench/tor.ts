@@ -300,7 +300,6 @@ interface OursRun {
  * with the time from the two talk() calls to her `delivered` event, the sessions still open.
  */
 async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorrc: string, text: string, crowd?: { readonly alice: Route; readonly bob: Route; readonly windowMs: number }): Promise<OursRun> {
-  const routes = crowd;
   const window = crowd?.windowMs ?? WINDOW_MS;
   const a = new Peer('Alice');
   const b = new Peer('Bob');
@@ -325,10 +324,10 @@ async function oursOpen(owned: Owned, alice: Identity, bob: Identity, clientTorr
   });
   const spawned = { kind: 'tor', tor: { kind: 'spawn', configFile: clientTorrc } } as const;
   const t0 = performance.now();
-  a.handle = talk({ identity: alice, peerPublic: bob.publicKey, route: routes?.alice ?? spawned, window, onEvent: a.onEvent });
+  a.handle = talk({ identity: alice, peerPublic: bob.publicKey, route: crowd?.alice ?? spawned, window, onEvent: a.onEvent });
   owned.sessions.add({ handle: a.handle });
   try {
-    b.handle = talk({ identity: bob, peerPublic: alice.publicKey, route: routes?.bob ?? spawned, window, onEvent: b.onEvent });
+    b.handle = talk({ identity: bob, peerPublic: alice.publicKey, route: crowd?.bob ?? spawned, window, onEvent: b.onEvent });
   } catch (e) {
     await oursClose(owned, { alice: a, bob: b }).catch(() => undefined);
     throw e;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { authenticate } from '../../src/tor/commands/authenticate.ts';
 import { ControlConnection, parseControlAddress } from '../../src/tor/control/connection.ts';
 import { spawnTor, stopTor, waitForFile, type TorProcess } from '../../src/tor/proc.ts';
+import { TOR_CONTROL_FILE_TIMEOUT } from '../../src/core/limits.ts';
 
 /** The SOCKS unix socket in a client tor's folder. */
 export const socksSocket = (dir: string): string => join(dir, 'socks.sock');
@@ -26,9 +27,11 @@ export class ClientTor {
     this.dir = await mkdtemp(join(tmpdir(), prefix));
     this.proc = spawnTor(['--ignore-missing-torrc', '-f', clientTorrc, '--DataDirectory', join(this.dir, 'data'),
       '--SocksPort', socksPort(this.dir), '--ControlPort', 'auto', '--ControlPortWriteToFile', join(this.dir, 'port'),
-      '--CookieAuthentication', '1', '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout']);
-    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: 30_000, onTimeout: () => new Error('no control port') })).toString();
-    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: 30_000, onTimeout: () => new Error('no cookie') });
+      '--CookieAuthentication', '1', '--CookieAuthFile', join(this.dir, 'cookie'), '--Log', 'notice stdout',
+      // It exits with the test process even if the test's `after` never runs (a killed run).
+      '--__OwningControllerProcess', String(process.pid)]);
+    const portText = (await waitForFile(join(this.dir, 'port'), { timeoutMs: TOR_CONTROL_FILE_TIMEOUT, onTimeout: () => new Error('no control port') })).toString();
+    await waitForFile(join(this.dir, 'cookie'), { timeoutMs: TOR_CONTROL_FILE_TIMEOUT, onTimeout: () => new Error('no cookie') });
     this.address = /PORT=(\S+)/.exec(portText)?.[1] ?? '';
     this.control = await ControlConnection.connect(parseControlAddress(this.address));
     await authenticate(this.control, { kind: 'cookie', cookieFile: join(this.dir, 'cookie') });

@@ -48,7 +48,7 @@ test('the core limit is 0 0 before the passphrase is read, and a crash after the
     t.skip('the hard core limit is 0 here: nothing to lower');
     return;
   }
-  const { alice, bob } = await fx.pair();
+  const { alice } = await fx.pair();
   // Alice's store gets a passphrase, to be given through a FIFO.
   const dir = await fx.home();
   const passFile = join(dir, 'pass');
@@ -77,7 +77,6 @@ test('the core limit is 0 0 before the passphrase is read, and a crash after the
   if (!pattern.startsWith('|') && !pattern.startsWith('/')) {
     assert.deepEqual((await readdir(cwd)).filter((f) => f.startsWith('core')), [], `no core file (core_pattern ${pattern})`);
   }
-  assert.ok(bob.home !== '', 'bob was never started: the window was all the crash needed');
 });
 
 test('control: the same start without the command leaves the raised limit in place (the test above can fail)', { skip: !linux }, async (t) => {

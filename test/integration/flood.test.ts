@@ -114,25 +114,30 @@ async function floodTest(kind: 'PING' | 'TEXT'): Promise<void> {
   const v = victimTalk(victim.home, ['mallory', '--loopback-listen', `${listen}`, '--loopback-peer', `${nobody}`, '--window', '60'], tmp);
   const pid = v.child.pid ?? -1;
   await v.waitFor((e) => e.event === 'progress' && e.step === 'published', 30_000);
-  await mallory.open(listen, decodeContactCode(victim.code));
-  await v.waitFor((e) => e.event === 'active', 10_000);
-  // The TEXT flooder reads one byte a second: no better than not reading.
-  if (kind === 'TEXT') mallory.readSlowly();
-
   let peak = 0;
-  const sampler = setInterval(() => {
-    void peakRss(pid).then((rss) => { if (rss !== null) peak = Math.max(peak, rss); });
-  }, SAMPLE_MS);
-  let result: FloodResult;
+  let result: FloodResult = { records: 0 };
+  let closedDuring: (typeof v.events)[number] | undefined;
+  // The hostile socket (and its slow reader) go on every way out.
   try {
-    result = kind === 'PING' ? await mallory.floodPings(FLOOD_MS) : await mallory.floodTexts(FLOOD_MS);
+    await mallory.open(listen, decodeContactCode(victim.code));
+    await v.waitFor((e) => e.event === 'active', 10_000);
+    // The TEXT flooder reads one byte a second: no better than not reading.
+    if (kind === 'TEXT') mallory.readSlowly();
+
+    const sampler = setInterval(() => {
+      void peakRss(pid).then((rss) => { if (rss !== null) peak = Math.max(peak, rss); });
+    }, SAMPLE_MS);
+    try {
+      result = kind === 'PING' ? await mallory.floodPings(FLOOD_MS) : await mallory.floodTexts(FLOOD_MS);
+    } finally {
+      clearInterval(sampler);
+    }
+    const last = await peakRss(pid);
+    if (last !== null) peak = Math.max(peak, last);
+    closedDuring = v.events.find((e) => e.event === 'closed');
   } finally {
-    clearInterval(sampler);
+    mallory.hangUp();
   }
-  const last = await peakRss(pid);
-  if (last !== null) peak = Math.max(peak, last);
-  const closedDuring = v.events.find((e) => e.event === 'closed');
-  mallory.hangUp();
   assert.ok(result.records > 0, 'the flood wrote something');
   // Process statistics, not a timing assertion: the issue's figure of merit.
   process.stderr.write(`# ${kind} flood: ${result.records} records, ${v.messages()} messages shown, victim peak RSS ${(peak / 2 ** 20).toFixed(1)} MB, ${closedDuring !== undefined ? `ended with ${String(closedDuring.code)}` : 'session went on'}\n`);
