@@ -11,7 +11,7 @@
  * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
  * onions and client-authorization entries) is removed by the transport before the connection closes.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { access, constants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEntrechatError, TorError } from '../core/errors.ts';
@@ -68,12 +68,22 @@ export function torGone(e: unknown): unknown {
  */
 export function readTorConfig(file: string): string {
   let text: string;
+  let fd: number | null = null;
   try {
-    if (statSync(file).size > TOR_CONFIG_MAX_BYTES) throw new TorError('TOR_CONFIG_INVALID', `the --tor-config file is over ${TOR_CONFIG_MAX_BYTES} bytes`);
-    text = readFileSync(file, 'utf8');
+    // Non-blocking, a regular file, and never more than the bound read: a FIFO cannot hang us, nor a
+    // device (whose size says 0) fill our memory.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) throw new TorError('TOR_CONFIG_INVALID', 'the --tor-config file is not a regular file');
+    const buf = Buffer.alloc(TOR_CONFIG_MAX_BYTES + 1);
+    let at = 0;
+    for (let n = 1; n > 0 && at < buf.length; at += n) n = readSync(fd, buf, at, buf.length - at, at);
+    if (at > TOR_CONFIG_MAX_BYTES) throw new TorError('TOR_CONFIG_INVALID', `the --tor-config file is over ${TOR_CONFIG_MAX_BYTES} bytes`);
+    text = buf.subarray(0, at).toString('utf8');
   } catch (cause) {
     if (isEntrechatError(cause)) throw cause;
     throw new TorError('TOR_CONFIG_INVALID', 'cannot read the --tor-config file', { cause });
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
   checkTorConfig(text);
   return text;
@@ -486,10 +496,14 @@ async function borrowedTorProcess(control: ControlConnection): Promise<BorrowedT
   let uid: number | null = null;
   try {
     const info = await getInfo(control, ['process/pid', 'process/uid']);
-    const p = Number(info.get('process/pid'));
-    const u = Number(info.get('process/uid'));
-    if (Number.isSafeInteger(p) && p > 0) pid = p;
-    if (Number.isSafeInteger(u) && u >= 0) uid = u;
+    // Digits only: an empty or missing answer is no uid (Number('') would be 0, root's).
+    const digits = (key: string): number | null => {
+      const v = info.get(key) ?? '';
+      return /^\d{1,10}$/.test(v) ? Number(v) : null;
+    };
+    const p = digits('process/pid');
+    if (p !== null && p > 0) pid = p;
+    uid = digits('process/uid');
   } catch (e) {
     // A filter (onion-grater) or an old tor that does not answer: TCP it is. A closed connection is not that.
     if (!(e instanceof TorCommandError)) throw e;

@@ -158,7 +158,7 @@ export function checkTorConfig(text: string): void {
   if (Buffer.byteLength(text, 'utf8') > TOR_CONFIG_MAX_BYTES) throw invalid(`--tor-config is over ${TOR_CONFIG_MAX_BYTES} bytes`);
   for (const entry of parseTorrc(text)) {
     const shown = entry.key.replace(/[^\x21-\x7e]/g, '?').slice(0, 64);
-    if (entry.key === '%include' || entry.key.startsWith('%')) throw invalid(`--tor-config line ${entry.line}: %include is not allowed`);
+    if (entry.key.startsWith('%')) throw invalid(`--tor-config line ${entry.line}: %include is not allowed`);
     const name = allowedOption(entry.key);
     if (name === null) {
       throw invalid(`--tor-config line ${entry.line}: ${shown} is not an option Entrechat lets a session's tor be given (option names in full; allowed: ${[...TORRC_ALLOWED.values()].map((o) => o.name).join(', ')})`);

@@ -6,12 +6,13 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEntrechatError, type ErrorCode } from '../../src/core/errors.ts';
-import { DIAL_RETRY_FIRST, IDLE_DEFAULT, MAX_SESSION_DEFAULT } from '../../src/core/limits.ts';
+import { DIAL_RETRY_FIRST, IDLE_DEFAULT, MAX_SESSION_DEFAULT, TOR_CONFIG_MAX_BYTES } from '../../src/core/limits.ts';
 import { createSession, dialRetryable, step, type SessionAction, type SessionState } from '../../src/core/session.ts';
 import { x25519FromSecret } from '../../src/core/x25519.ts';
 import { connectOnion, readSocksServer, socksReplyCode, socksRequests } from '../../src/tor/socks.ts';
@@ -236,6 +237,19 @@ describe('--tor-config and the tor binary', () => {
   test('an unreadable file is TOR_CONFIG_INVALID', async () => {
     const missing = join(await tempDir(), 'missing.torrc');
     assert.throws(() => readTorConfig(missing), (e) => codeOf(e) === 'TOR_CONFIG_INVALID');
+  });
+
+  test('a FIFO or a device as the file is TOR_CONFIG_INVALID at once: no hang, nothing read without a bound', async () => {
+    const fifo = join(await tempDir(), 'fifo.torrc');
+    execFileSync('mkfifo', [fifo]);
+    assert.throws(() => readTorConfig(fifo), (e) => codeOf(e) === 'TOR_CONFIG_INVALID');
+    assert.throws(() => readTorConfig('/dev/zero'), (e) => codeOf(e) === 'TOR_CONFIG_INVALID');
+  });
+
+  test('a file one byte over TOR_CONFIG_MAX_BYTES is TOR_CONFIG_INVALID', async () => {
+    const f = join(await tempDir(), 'big.torrc');
+    await writeFile(f, '#'.repeat(TOR_CONFIG_MAX_BYTES) + '\n');
+    assert.throws(() => readTorConfig(f), (e) => codeOf(e) === 'TOR_CONFIG_INVALID');
   });
 
   test('no tor program: TOR_NOT_FOUND, and the temp folder made for it is gone', async () => {
