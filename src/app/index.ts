@@ -24,5 +24,5 @@ export { bounded, talk, talkTo, type ClosedEvent, type ContactTalkHandle, type O
 export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts';
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';
 export {
-  IDLE_DEFAULT, IDLE_MAX, IDLE_MIN, MAX_MESSAGE_BYTES, MAX_SESSION_DEFAULT, MAX_SESSION_MAX, MAX_SESSION_MIN, MAX_UNACKED_MESSAGES,
+  IDLE_DEFAULT, IDLE_MAX, IDLE_MIN, MAX_MESSAGE_BYTES, MAX_SESSION_DEFAULT, MAX_SESSION_MAX, MAX_SESSION_MIN, MAX_UNACKED_MESSAGES, PASSPHRASE_FILE_MAX_SIZE,
   RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../core/limits.ts';

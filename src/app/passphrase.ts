@@ -24,6 +24,7 @@ export async function readPassphraseFile(path: string): Promise<string> {
   } catch (cause) {
     throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause });
   }
+  let buf: Buffer | undefined;
   try {
     const st = await fh.stat();
     if (!st.isFile() && !st.isFIFO()) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is not a file');
@@ -37,19 +38,17 @@ export async function readPassphraseFile(path: string): Promise<string> {
     }
     if (st.isFile() && st.size > PASSPHRASE_FILE_MAX_SIZE) throw new UsageError('BAD_ARGUMENT', `the passphrase file is larger than ${PASSPHRASE_FILE_MAX_SIZE} bytes`);
     // One byte more than the bound tells a pipe that goes on from one that fits.
-    const buf = Buffer.alloc(PASSPHRASE_FILE_MAX_SIZE + 1);
+    buf = Buffer.alloc(PASSPHRASE_FILE_MAX_SIZE + 1);
     let at = 0;
     for (;;) {
       const { bytesRead } = await fh.read(buf, at, buf.length - at, null);
       if (bytesRead === 0) break;
       at += bytesRead;
       if (at === buf.length) {
-        buf.fill(0);
         throw new UsageError('BAD_ARGUMENT', `the passphrase file is larger than ${PASSPHRASE_FILE_MAX_SIZE} bytes`);
       }
     }
     const text = buf.toString('utf8', 0, at);
-    buf.fill(0);
     const first = text.split(/\r?\n/)[0] ?? '';
     if (first.length === 0) throw new UsageError('BAD_ARGUMENT', 'the passphrase file is empty');
     return first;
@@ -57,6 +56,8 @@ export async function readPassphraseFile(path: string): Promise<string> {
     if (e instanceof UsageError) throw e;
     throw new UsageError('BAD_ARGUMENT', 'cannot read the passphrase file', { cause: e });
   } finally {
+    // Zeroed on every way out, a read that failed half-way included.
+    buf?.fill(0);
     await fh.close();
   }
 }

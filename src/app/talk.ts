@@ -52,6 +52,7 @@ export type Route = LoopbackRoute | TorRoute;
 export interface OutputSink {
   readonly writableNeedDrain: boolean;
   once(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
 }
 
 export interface TalkOptions {
@@ -160,20 +161,25 @@ export function talk(options: TalkOptions): TalkHandle {
   let driver: SessionDriver | null = null;
   let stopWatching = (): void => undefined;
   const output = options.output;
-  let waitingForDrain = false;
+  /** While our output is backed up: its one 'drain' listener (removed at the end: the sink outlives the attempt). */
+  let onDrain: (() => void) | null = null;
   const onEvent = (event: TalkEvent): void => {
     if (event.type === 'active' || event.type === 'closed') stopWatching();
     try {
       options.onEvent(event);
     } finally {
-      if (output !== undefined && !waitingForDrain && output.writableNeedDrain && driver !== null) {
+      if (event.type === 'closed') {
+        if (onDrain !== null) output?.off('drain', onDrain);
+        onDrain = null;
+      } else if (output !== undefined && onDrain === null && output.writableNeedDrain && driver !== null) {
         const d = driver;
-        waitingForDrain = true;
-        d.setOutputBlocked(true);
-        output.once('drain', () => {
-          waitingForDrain = false;
+        const drained = (): void => {
+          onDrain = null;
           d.setOutputBlocked(false);
-        });
+        };
+        onDrain = drained;
+        d.setOutputBlocked(true);
+        output.once('drain', drained);
       }
     }
   };

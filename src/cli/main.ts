@@ -42,6 +42,7 @@ import {
   MAX_SESSION_MAX,
   MAX_SESSION_MIN,
   MAX_UNACKED_MESSAGES,
+  PASSPHRASE_FILE_MAX_SIZE,
   RENDEZVOUS_WINDOW_DEFAULT,
   RENDEZVOUS_WINDOW_MAX,
   RENDEZVOUS_WINDOW_MIN,
@@ -526,7 +527,12 @@ async function readPasswordFile(file: string): Promise<string> {
     const info = await handle.stat();
     if (!info.isFile()) throw new UsageError('PASSWORD_FILE_EXPOSED', 'the Tor control password file is not a regular file');
     if ((info.mode & 0o077) !== 0) throw new UsageError('PASSWORD_FILE_EXPOSED', 'the Tor control password file can be read by others: chmod 600 it');
-    const text = await handle.readFile('utf8');
+    // Bounded as a passphrase file is: a password takes one line.
+    if (info.size > PASSPHRASE_FILE_MAX_SIZE) throw new UsageError('BAD_ARGUMENT', `the Tor control password file is larger than ${PASSPHRASE_FILE_MAX_SIZE} bytes`);
+    const buf = Buffer.alloc(PASSPHRASE_FILE_MAX_SIZE);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const text = buf.toString('utf8', 0, bytesRead);
+    buf.fill(0);
     return text.split(/\r?\n/)[0] ?? '';
   } finally {
     await handle.close();

@@ -377,7 +377,7 @@ export class SessionDriver {
     // Let what was written (a CLOSE record) leave; a peer that never finishes the close does not hold
     // the socket open past CLOSE_GRACE. `now`: the machine already waited that grace.
     const closed = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), now ? 0 : CLOSE_GRACE);
+      const timer = now ? undefined : setTimeout(() => socket.destroy(), CLOSE_GRACE);
       socket.once('close', () => {
         clearTimeout(timer);
         resolve();
