@@ -98,7 +98,7 @@ export const SEND_BACKLOG_MAX = 8 * RECORD_SIZE;
  * goes on is cut at once rather than read, and thrown away, at full speed during CLOSE_GRACE.
  */
 export const CLOSED_READ_MAX = 1024 * 1024;
-/** Unsent bytes above SEND_BACKLOG_MAX for this long mean a peer that does not read (PEER_NOT_READING): under PEER_GONE_AFTER, and long enough for Tor to carry a full window of our messages. */
+/** Something we wrote waiting this long with nothing of ours leaving means a peer that does not read (PEER_NOT_READING): under PEER_GONE_AFTER, and long enough for Tor to carry a full window of our messages. */
 export const DRAIN_TIMEOUT = 30 * SECOND;
 
 // --- tor ---
