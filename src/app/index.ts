@@ -26,3 +26,5 @@ export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCo
 export {
   IDLE_DEFAULT, IDLE_MAX, IDLE_MIN, MAX_MESSAGE_BYTES, MAX_SESSION_DEFAULT, MAX_SESSION_MAX, MAX_SESSION_MIN, MAX_UNACKED_MESSAGES, PASSPHRASE_FILE_MAX_SIZE,
   RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../core/limits.ts';
+export { ERROR_WORDS, errorWords } from './error-words.ts';
+export { eventJson } from './events.ts';

@@ -12,6 +12,7 @@ import {
   contactSafetyNumber,
   defaultHome,
   doctor,
+  eventJson,
   initIdentity,
   interactiveBotAnswer,
   runScriptedDemo,
@@ -455,32 +456,6 @@ async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> 
   const problem = checks.find((c) => !c.ok);
   if (problem === undefined) return EXIT.OK;
   return problem.name === 'store' ? EXIT.STORE : EXIT.TOR;
-}
-
-/** One JSON object per line: the events a script needs, never a key. */
-function eventJson(event: TalkEvent): Record<string, unknown> | null {
-  switch (event.type) {
-    case 'state':
-      return { event: 'state', state: event.state };
-    case 'tor_progress':
-      return { event: 'progress', percent: event.percent, summary: event.summary };
-    case 'published':
-      return { event: 'progress', step: 'published' };
-    case 'window':
-      return { event: 'window', seconds: event.ms / 1000 };
-    case 'active':
-      return { event: 'active', session: event.tag, idleSeconds: event.idle / 1000, maxSeconds: event.maxSession / 1000 };
-    case 'sent':
-      return { event: 'sent', id: event.id };
-    case 'message':
-      return { event: 'message', id: event.id, text: event.text };
-    case 'delivered':
-      return { event: 'delivered', id: event.id };
-    case 'rejected':
-      return { event: 'rejected', connection: event.conn, code: event.code };
-    case 'closed':
-      return { event: 'closed', reason: event.reason, ...(event.code !== undefined ? { code: event.code } : {}), hadSession: event.hadSession };
-  }
 }
 
 interface TalkLimits { window?: number; idle?: number; maxSession?: number }

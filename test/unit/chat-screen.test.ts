@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ERROR_CODES, type ClosedEvent, type TalkEvent } from '../../src/app/index.ts';
-import { ERROR_WORDS } from '../../src/cli/error-words.ts';
+import { ERROR_WORDS } from '../../src/app/error-words.ts';
 import { addInfo, addOwnMessage, applyEvent, CHAT_SCREEN_ENTRIES, clockText, createModel, readInput, wipeEntries, type ChatModel, type Clock } from '../../src/cli/chat/model.ts';
 import { localTime, renderFrame, statusRow, WrapCache, type Frame } from '../../src/cli/chat/screen.ts';
 import { displayWidth } from '../../src/cli/chat/text.ts';

@@ -3,8 +3,7 @@
  * the words at the end (how the session ended, and what was wiped). Shared by the terminal view and
  * the plain one. Never a key, a safety number or an onion address.
  */
-import { isEntrechatError } from '../../app/index.ts';
-import { errorWords } from '../error-words.ts';
+import { errorWords, isEntrechatError } from '../../app/index.ts';
 import { clockText, secondsLeft, type ChatModel } from './model.ts';
 
 export type Tone = 'plain' | 'dim' | 'ok' | 'warn' | 'bad' | 'own' | 'peer' | 'accent';

@@ -1,8 +1,8 @@
 /**
  * What each error code means to a person, in the words docs/errors.md gives it (a test keeps the two
- * identical). The chat shows these instead of a bare code.
+ * identical). Both user interfaces (the terminal chat and the page) show these instead of a bare code.
  */
-import type { ErrorCode } from '../app/index.ts';
+import type { ErrorCode } from '../core/errors.ts';
 
 export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   CODE_MALFORMED: "That is not a contact code (wrong characters, mixed case, or too long).",
