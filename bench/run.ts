@@ -205,6 +205,9 @@ function chatFrame(): Result {
 const json = process.argv.includes('--json');
 const noTor = process.argv.includes('--no-tor');
 const onlyTor = process.argv.includes('--only-tor');
+/** `--only NAME[,NAME…]`: the Tor rows whose names start with these (implies --only-tor). */
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter((n) => n !== '') : undefined;
 if (noTor && onlyTor) {
   console.error('--no-tor and --only-tor exclude each other');
   process.exit(2);
@@ -213,13 +216,13 @@ const print = (r: Result): void => {
   if (json) console.log(JSON.stringify(r));
   else console.log(`${r.name.padEnd(18)} ours ${String(r.ours).padStart(9)} ${r.unit.padEnd(13)} baseline ${String(r.baseline).padStart(9)}  ratio ${r.ratio.toFixed(3)}${r.diff !== undefined ? `  diff ${String(r.diff)} ${r.unit}` : ''}  (goal ${r.goal})`);
 };
-if (!onlyTor) {
+if (!onlyTor && only === undefined) {
   const kk = kkHandshake();
   for (const r of [kk.handshake, kk.floor, recordSealOpen(), chatFrame(), cliHelp()]) print(r);
 }
 if (!noTor) {
   try {
-    await torBenchmarks({ onResult: print });
+    await torBenchmarks({ onResult: print, ...(only !== undefined ? { only } : {}) });
   } catch (e) {
     console.error(e instanceof Error ? e.message : String(e));
     process.exitCode = 1;

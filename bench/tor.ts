@@ -81,6 +81,8 @@ export interface TorBenchOptions {
   readonly onResult: (result: TorResult) => void;
   /** Progress and diagnostics, one line at a time (stderr by default). */
   readonly log?: (line: string) => void;
+  /** Only the rows whose name starts with one of these (all by default). */
+  readonly only?: readonly string[];
 }
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -242,6 +244,8 @@ interface Marks {
 class Peer {
   handle: TalkHandle | null = null;
   readonly marks: Marks = {};
+  /** Refused or failed connections, by code: where a pair's time went (dials before the peer's onion was up). */
+  readonly rejected = new Map<string, number>();
   closed: ClosedEvent | null = null;
   /** Extra reaction to each event (e.g. send at `active`). */
   hook: ((event: TalkEvent, at: number) => void) | null = null;
@@ -254,6 +258,7 @@ class Peer {
     if (event.type === 'tor_progress' && event.percent >= 100) this.marks.boot ??= at;
     else if (event.type === 'published') this.marks.published ??= at;
     else if (event.type === 'active') this.marks.active ??= at;
+    else if (event.type === 'rejected') this.rejected.set(event.code, (this.rejected.get(event.code) ?? 0) + 1);
     this.hook?.(event, at);
     if (event.type === 'closed') {
       this.closed = event;
@@ -603,6 +608,8 @@ interface Diagnostics {
   floorBoot: number[];
   floorUploaded: number[];
   floorConnected: number[];
+  /** Per attempt, the connections refused or failed by code (pairs-20). */
+  rejected: string[];
 }
 
 function oursMarks(run: OursRun, d: Diagnostics): void {
@@ -643,7 +650,7 @@ async function setupAndRtt(owned: Owned, alice: Identity, bob: Identity, clientT
   const floor: number[] = [];
   const oursRtt: number[] = [];
   const floorRtt: number[] = [];
-  const d: Diagnostics = { oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [] };
+  const d: Diagnostics = { oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [], rejected: [] };
   for (let i = 0; i < SETUP_RUNS; i++) {
     const o = await oursOpen(owned, alice, bob, clientTorrc, first);
     let rttO: number[];
@@ -691,7 +698,7 @@ async function setupAndRtt(owned: Owned, alice: Identity, bob: Identity, clientT
  * Two raw tors (owner.ts options, TCP control port, cookie) bootstrapped and lent to the sessions
  * through `--tor-control` (attach): the first side of every pair on one, the second on the other.
  */
-async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly close: () => Promise<void> }> {
+async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly pids: readonly number[]; readonly close: () => Promise<void> }> {
   const tors = [rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc), rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc)] as const;
   const close = async (): Promise<void> => {
     for (const t of tors) {
@@ -707,7 +714,7 @@ async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly ro
     await Promise.all(tors.map((t) => rawBoot(owned, t, owned.abort.signal)));
     const address = (t: RawTor): string => /PORT=(\S+)/.exec(readFileSync(join(t.dir, 'control.port'), 'utf8'))?.[1] ?? '';
     const route = (t: RawTor): Route => ({ kind: 'tor', tor: { kind: 'attach', address: address(t) } });
-    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, close };
+    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, pids: tors.map((t) => t.proc.pid), close };
   } catch (e) {
     await close();
     throw e;
@@ -729,7 +736,52 @@ async function pairsAtOnce(owned: Owned, n: number, routes: { readonly alice: Ro
   if (failed !== undefined) throw failed.reason;
   const runs = settled.map((r) => (r as PromiseFulfilledResult<OursRun>).value);
   for (const run of runs) oursMarks(run, d);
+  const rejected = new Map<string, number>();
+  for (const peer of runs.flatMap((run) => [run.alice, run.bob])) {
+    for (const [code, count] of peer.rejected) rejected.set(code, (rejected.get(code) ?? 0) + count);
+  }
+  d.rejected.push([...rejected].map(([code, count]) => `${code}×${count}`).join(' ') || 'none');
   return runs.map((run) => run.ms);
+}
+
+/** CPU seconds used so far by these processes (utime + stime of /proc/PID/stat; 0 for one gone). */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
+}
+
+/** The pids of the private network's tors (each NICK/tor.pid of the network's folder). */
+function networkPids(netDir: string | null): number[] {
+  if (netDir === null) return [];
+  return readdirSync(netDir, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => {
+    try {
+      return [Number(readFileSync(join(netDir, e.name, 'tor.pid'), 'utf8').trim())];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Where a round's time went: wall time, and CPU seconds of the lent tors, the network's tors and this process. */
+async function accounted<T>(lent: readonly number[], netDir: string | null, run: () => Promise<T>): Promise<{ value: T; line: string }> {
+  const net = networkPids(netDir);
+  const t0 = performance.now();
+  const l0 = cpuSeconds(lent);
+  const n0 = cpuSeconds(net);
+  const o0 = process.cpuUsage();
+  const value = await run();
+  const o = process.cpuUsage(o0);
+  const line = `wall ${secs(performance.now() - t0)} s, CPU: lent tors ${(cpuSeconds(lent) - l0).toFixed(2)} s, network ${(cpuSeconds(net) - n0).toFixed(2)} s, this process ${((o.user + o.system) / 1e6).toFixed(2)} s`;
+  return { value, line };
 }
 
 /**
@@ -740,16 +792,17 @@ async function pairsCrowd(owned: Owned, clientTorrc: string, log: (line: string)
   const lent = await lenders(owned, clientTorrc);
   const lone: number[] = [];
   const crowd: number[] = [];
-  const empty = (): Diagnostics => ({ oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [] });
+  const empty = (): Diagnostics => ({ oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [], rejected: [] });
   const dLone = empty();
   const dCrowd = empty();
   try {
     for (let round = 0; round < CROWD_ROUNDS; round++) {
       const one = await pairsAtOnce(owned, 1, lent.routes, clientTorrc, dLone);
-      const many = await pairsAtOnce(owned, PAIRS_AT_ONCE, lent.routes, clientTorrc, dCrowd);
+      const { value: many, line } = await accounted(lent.pids, owned.netDir, () => pairsAtOnce(owned, PAIRS_AT_ONCE, lent.routes, clientTorrc, dCrowd));
+      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}, the ${PAIRS_AT_ONCE} pairs (set-up and teardown): ${line}`);
       lone.push(...one);
       crowd.push(...many);
-      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}: a lone pair ${secs(one[0] ?? NaN)} s; ${PAIRS_AT_ONCE} pairs at once: median ${secs(median(many))} s, slowest ${secs(Math.max(...many))} s`);
+      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}: a lone pair ${secs(one[0] ?? NaN)} s; ${PAIRS_AT_ONCE} pairs at once: median ${secs(median(many))} s, slowest ${secs(Math.max(...many))} s; connections refused or failed: lone ${dLone.rejected.at(-1) ?? ''}, crowd ${dCrowd.rejected.at(-1) ?? ''}`);
     }
   } finally {
     await lent.close();
@@ -999,22 +1052,29 @@ export async function torBenchmarks(options: TorBenchOptions): Promise<void> {
     await built.catch(() => undefined);
     const alice = identityFromSecret(new Uint8Array(randomBytes(32)));
     const bob = identityFromSecret(new Uint8Array(randomBytes(32)));
-    try {
-      for (const r of await setupAndRtt(owned, alice, bob, net.clientTorrc, log)) emit(r);
-    } catch (e) {
-      failures.push(`session-setup and message-rtt: ${describeError(e)}`);
+    const wanted = (...names: string[]): boolean => options.only === undefined || names.some((n) => options.only?.some((o) => n.startsWith(o)) === true);
+    if (wanted('session-setup', 'message-rtt')) {
+      try {
+        for (const r of await setupAndRtt(owned, alice, bob, net.clientTorrc, log)) emit(r);
+      } catch (e) {
+        failures.push(`session-setup and message-rtt: ${describeError(e)}`);
+      }
     }
     owned.abort.signal.throwIfAborted();
-    try {
-      emit(await pairsCrowd(owned, net.clientTorrc, log));
-    } catch (e) {
-      failures.push(`pairs-${PAIRS_AT_ONCE}: ${describeError(e)}`);
+    if (wanted(`pairs-${PAIRS_AT_ONCE}`)) {
+      try {
+        emit(await pairsCrowd(owned, net.clientTorrc, log));
+      } catch (e) {
+        failures.push(`pairs-${PAIRS_AT_ONCE}: ${describeError(e)}`);
+      }
     }
     owned.abort.signal.throwIfAborted();
-    try {
-      emit(await sessionRss(owned, built, net.clientTorrc, log));
-    } catch (e) {
-      failures.push(`session-rss: ${describeError(e)}`);
+    if (wanted('session-rss')) {
+      try {
+        emit(await sessionRss(owned, built, net.clientTorrc, log));
+      } catch (e) {
+        failures.push(`session-rss: ${describeError(e)}`);
+      }
     }
   } catch (e) {
     failures.push(`tor: ${describeError(e)}`);
