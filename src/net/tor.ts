@@ -26,6 +26,8 @@ import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_PROBE_TIMEO
 import { addOnion } from '../tor/commands/add-onion.ts';
 import type { AutoAuthOptions } from '../tor/commands/authenticate.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
+import { circuitPurposes, closeCircuitsOf, type CircuitPurposes } from '../tor/commands/circuits.ts';
+import type { ControlConnection } from '../tor/control/connection.ts';
 import { delOnion } from '../tor/commands/del-onion.ts';
 import { getInfo } from '../tor/commands/getinfo.ts';
 import { parseHsDesc } from '../tor/commands/events.ts';
@@ -109,6 +111,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   let session: TorSession | null = null;
   const published: Published[] = [];
   const authAdded = new Set<string>();
+  /** On a borrowed tor, its circuits when we came (null: unknown): see cleanBorrowed. */
+  let circuitsBefore: CircuitPurposes | null = null;
   const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
   /** Where accepted connections go, once publish was called (days added later are published to it too). */
@@ -143,22 +147,35 @@ export function createTorTransport(options: TorTransportOptions): Transport {
     if (newnymBusy !== null) await newnymBusy;
   }
 
-  async function removeClientAuth(s: TorSession, borrowed: Extract<TorChoice, { kind: 'attach' }>): Promise<void> {
+  /**
+   * A borrowed tor outlives the session: take back the keys we gave it (any of its controllers can
+   * read them), then close the session's circuits (left open, they would name our onions and the
+   * peer's to its controllers for minutes, and cost it work), over a new connection if ours broke.
+   */
+  async function cleanBorrowed(s: TorSession, borrowed: Extract<TorChoice, { kind: 'attach' }>): Promise<void> {
+    // Bounded as a whole: a tor that stops answering (without closing) cannot hold the teardown.
     const signal = AbortSignal.timeout(TOR_CLEANUP_TIMEOUT);
-    let control = s.failure() === null ? s.control : null;
-    let own = false;
-    try {
+    // Ours, or a new one that this function closes (`fresh`).
+    const used: { control: ControlConnection | null; fresh: ControlConnection | null } = { control: s.failure() === null ? s.control : null, fresh: null };
+    const work = (async () => {
+      let control = used.control;
       if (control === null) {
         const fresh = await connectBorrowed(borrowed.address, borrowedAuth(borrowed), signal);
         fresh.startOver();
         control = fresh.control;
-        own = true;
+        used.fresh = control;
       }
       for (const address of authAdded) await onionClientAuthRemove(control, address);
+      const onions = new Set(plan.days.flatMap((d) => [d.ownOnion.address, d.peerOnion.address]));
+      await closeCircuitsOf(control, { onions, isolation, before: circuitsBefore });
+    })();
+    try {
+      await Promise.race([work, new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); })]);
     } catch {
       // The tor is gone (and its keys with it), or will not answer: nothing more can be done.
     } finally {
-      if (own) control?.close();
+      work.catch(() => undefined);
+      used.fresh?.close();
     }
   }
 
@@ -196,6 +213,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
           })
         : await attachTor({ address: tor.address, auth: borrowedAuth(tor), onProgress: report, signal });
       session = s;
+      if (tor.kind === 'attach') circuitsBefore = await circuitPurposes(s.control).catch(() => null);
       s.onFailure((e) => { onFailure?.(e); });
       if (signal.aborted) throw ended();
       await addClientAuth(s).catch((e: unknown) => { throw torGone(e); });
@@ -285,9 +303,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const s = session;
       session = null;
       if (s === null) return;
-      // A borrowed tor keeps running: take back the keys we gave it (any of its controllers can read
-      // them), over a new connection if ours broke. A spawned one simply stops.
-      if (tor.kind === 'attach' && authAdded.size > 0) await removeClientAuth(s, tor);
+      // A borrowed tor keeps running: see cleanBorrowed. A spawned one simply stops, and all with it.
+      if (tor.kind === 'attach') await cleanBorrowed(s, tor);
       authAdded.clear();
       await s.close();
     },

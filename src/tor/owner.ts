@@ -382,11 +382,15 @@ function closeOnAbort(control: ControlConnection, signal: AbortSignal): () => vo
 /** Temp folders of spawned tors still in use, with their exit-time cleanup. */
 const exitCleanups = new Map<string, () => void>();
 
+/** The last-resort cleanups of the sessions running now: one `exit` listener for all of them. */
+const atExit = new Set<() => void>();
+let exitHooked = false;
+
 /**
  * Registers a last-resort cleanup for when the process exits without the normal teardown (a second
  * Ctrl-C, process.exit): SIGKILL to our tor by pid (if we spawned one) and the folder removed,
- * synchronously. Returns the
- * function that unregisters it.
+ * synchronously. Returns the function that unregisters it. However many sessions a process runs at
+ * once (a page's process, the benchmark's crowd), it adds one `exit` listener, once.
  */
 function cleanupAtExit(pid: number | null, dir: string): () => void {
   const onExit = (): void => {
@@ -401,8 +405,12 @@ function cleanupAtExit(pid: number | null, dir: string): () => void {
       // nothing more can be done at exit
     }
   };
-  process.once('exit', onExit);
-  return () => { process.off('exit', onExit); };
+  atExit.add(onExit);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => { for (const f of atExit) f(); });
+  }
+  return () => { atExit.delete(onExit); };
 }
 
 /** Where the tor listens for SOCKS: our unix socket if it exists, else what GETINFO says. */

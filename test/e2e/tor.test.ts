@@ -17,6 +17,8 @@ import { KEEPALIVE_INTERVAL, PEER_GONE_AFTER, UNIX_SOCKET_PATH_MAX } from '../..
 import { withStore } from '../../src/app/identity.ts';
 import { decodeContactCode } from '../../src/core/codes.ts';
 import { onionClientAuthAdd } from '../../src/tor/commands/client-auth.ts';
+import { circuitPurposes, parseCircuitLine } from '../../src/tor/commands/circuits.ts';
+import { getInfo } from '../../src/tor/commands/getinfo.ts';
 import { readTorConfig, spawnSessionTor } from '../../src/tor/owner.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
 import { ClientTor, socksSocket, unixSocksPort } from '../helpers/client-tor.ts';
@@ -278,6 +280,7 @@ describe('a tor already running (--tor-control)', () => {
     // A "system" tor: a client of the test network with a TCP control port, cookie auth and a SOCKS port.
     const control = await system.start(clientTorrc, 'entrechat-system-', () => 'auto ExtendedErrors');
     const address = system.address;
+    const circuitsBefore = await circuitPurposes(control);
 
     const [ta, tb] = [await privateTmp(), await privateTmp()];
     const a = fx.talk(alice.home, ['bob', '--tor-control', address, '--window', '90'], { TMPDIR: ta });
@@ -296,6 +299,12 @@ describe('a tor already running (--tor-control)', () => {
     await exitsWith(a, 0);
     const afterwards = await control.send('ONION_CLIENT_AUTH_VIEW');
     assert.ok(!afterwards.lines.some((l) => l.text.startsWith('CLIENT ')), `no client-auth entry is left: ${JSON.stringify(afterwards.lines.map((l) => l.text.slice(0, 20)))}`);
+    // Nor is any circuit of the session: none names an onion or carries a SOCKS username (only
+    // alice's streams used this tor), no descriptor upload or fetch circuit made (or taken from tor's pool) since she came.
+    const left = ((await getInfo(control, ['circuit-status'])).get('circuit-status') ?? '').split('\n').map(parseCircuitLine).filter((c) => c !== null);
+    const sessions = left.filter((c) => c.rendQuery !== null || c.socksUsername !== null
+      || ((c.purpose === 'HS_SERVICE_HSDIR' || c.purpose === 'HS_CLIENT_HSDIR') && circuitsBefore.get(c.id) !== c.purpose));
+    assert.deepEqual(sessions.map((c) => c.purpose), [], 'the session\'s circuits are closed');
     assert.equal(system.proc?.hasExited(), false, 'the borrowed tor runs on');
     await assertNothingLeft(ta);
     await assertNothingLeft(tb);

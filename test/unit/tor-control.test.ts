@@ -26,6 +26,7 @@ import { delOnion } from '../../src/tor/commands/del-onion.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../../src/tor/commands/client-auth.ts';
 import { signal, type TorSignal } from '../../src/tor/commands/signal.ts';
 import { parseBootstrapPhase, parseHsDesc, parseStatusClientBootstrap } from '../../src/tor/commands/events.ts';
+import { circuitPurposes, closeCircuitsOf, parseCircuitLine } from '../../src/tor/commands/circuits.ts';
 
 // --- fixtures ---
 
@@ -1075,4 +1076,52 @@ test('parseHsDesc: null for other events and for malformed ones', () => {
   assert.equal(parseHsDesc(mk('HS_DESC UPLOADED notanaddress UNKNOWN $X')), null);
   assert.equal(parseHsDesc(mk('HS_DESC_CONTENT x y z')), null);
   assert.equal(parseHsDesc(mk('HS_DESC FAILED vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd NO_AUTH $X REASON="x')), null);
+});
+
+// --- circuit-status and CLOSECIRCUIT: a borrowed tor's circuits of the session are closed after it ---
+
+const OURS = 'a'.repeat(56);
+const PEER = 'b'.repeat(56);
+const OTHER = 'c'.repeat(56);
+const ISOLATION = '0123456789abcdef0123456789abcdef';
+const CIRCUITS = [
+  `1 BUILT $AA~a,$BB~b BUILD_FLAGS=IS_INTERNAL PURPOSE=GENERAL TIME_CREATED=2026-12-05T07:00:00.000000`,
+  `2 BUILT $AA~a PURPOSE=HS_SERVICE_HSDIR HS_STATE=HSSI_CONNECTING TIME_CREATED=2026-12-05T07:00:00.000000`,
+  `3 BUILT $AA~a PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=${OURS} TIME_CREATED=2026-12-05T07:00:01.000000`,
+  `4 BUILT $AA~a PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_JOINED REND_QUERY=${PEER} SOCKS_USERNAME="${ISOLATION}" SOCKS_PASSWORD="x"`,
+  `5 BUILT $AA~a PURPOSE=CIRCUIT_PADDING SOCKS_USERNAME="${ISOLATION}"`,
+  `6 BUILT $AA~a PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_JOINED REND_QUERY=${OTHER} SOCKS_USERNAME="someone else"`,
+  `7 BUILT $AA~a PURPOSE=HS_CLIENT_HSDIR HS_STATE=HSCI_CONNECTING`,
+  `8 BUILT $AA~a PURPOSE=HS_VANGUARDS`,
+  `9 EXTENDED $AA~a PURPOSE=HS_SERVICE_INTRO REND_QUERY=${OTHER}`,
+  `not-a-circuit line`,
+];
+
+test('circuit-status lines: id, purpose, REND_QUERY and SOCKS_USERNAME read; a line that is not a circuit is null', () => {
+  assert.deepEqual(parseCircuitLine(CIRCUITS[3] ?? ''), { id: '4', status: 'BUILT', purpose: 'HS_CLIENT_REND', rendQuery: PEER, socksUsername: ISOLATION });
+  assert.equal(parseCircuitLine('not-a-circuit line'), null);
+  assert.equal(parseCircuitLine(''), null);
+  assert.equal(parseCircuitLine('12345678901 BUILT'), null, 'an id over 10 digits');
+  assert.equal(parseCircuitLine('7 BUILT PURPOSE=GENERAL SOCKS_USERNAME="a\\" b"')?.socksUsername, null, 'a quoted username with escapes is never ours');
+});
+
+test('closing the session\'s circuits: those naming our onions or carrying our streams, and new directory ones only if unused', async () => {
+  const reply = `250+circuit-status=\r\n${CIRCUITS.join('\r\n')}\r\n.\r\n250 OK\r\n`;
+  const tor = new FakeTor((line) => (line === 'GETINFO circuit-status' ? reply : '250 OK\r\n'));
+  // Before the session: circuit 2 was already an upload circuit (another program's), 7 and 8 were not there.
+  const before = new Map<string, string | null>([['1', 'GENERAL'], ['2', 'HS_SERVICE_HSDIR']]);
+  const closed = await closeCircuitsOf(tor.conn, { onions: new Set([OURS, PEER]), isolation: ISOLATION, before });
+  assert.deepEqual(tor.sent.slice(1), ['CLOSECIRCUIT 3', 'CLOSECIRCUIT 4', 'CLOSECIRCUIT 5', 'CLOSECIRCUIT 7 IfUnused', 'CLOSECIRCUIT 8 IfUnused']);
+  assert.equal(closed, 5);
+  const purposes = await circuitPurposes(FakeTor.scripted([reply]).conn);
+  assert.equal(purposes.get('9'), 'HS_SERVICE_INTRO');
+  assert.equal(purposes.size, 9);
+});
+
+test('closing the session\'s circuits: without the circuits of before, no directory circuit is touched; a 552 (gone meanwhile) does not stop the others', async () => {
+  const reply = `250+circuit-status=\r\n${CIRCUITS.join('\r\n')}\r\n.\r\n250 OK\r\n`;
+  const tor = new FakeTor((line) => (line === 'GETINFO circuit-status' ? reply : line === 'CLOSECIRCUIT 3' ? '552 Unknown circuit "3"\r\n' : '250 OK\r\n'));
+  const closed = await closeCircuitsOf(tor.conn, { onions: new Set([OURS, PEER]), isolation: ISOLATION, before: null });
+  assert.deepEqual(tor.sent.slice(1), ['CLOSECIRCUIT 3', 'CLOSECIRCUIT 4', 'CLOSECIRCUIT 5']);
+  assert.equal(closed, 2);
 });
