@@ -56,6 +56,7 @@ import { addOnion } from '../src/tor/commands/add-onion.ts';
 import { authenticate } from '../src/tor/commands/authenticate.ts';
 import { onionClientAuthAdd } from '../src/tor/commands/client-auth.ts';
 import { parseBootstrapPhase, parseHsDesc, parseStatusClientBootstrap } from '../src/tor/commands/events.ts';
+import { parseCircuitLine } from '../src/tor/commands/circuits.ts';
 import { getInfo } from '../src/tor/commands/getinfo.ts';
 import { setEvents } from '../src/tor/commands/setevents.ts';
 import { ControlConnection, parseControlAddress } from '../src/tor/control/connection.ts';
@@ -698,7 +699,7 @@ async function setupAndRtt(owned: Owned, alice: Identity, bob: Identity, clientT
  * Two raw tors (owner.ts options, TCP control port, cookie) bootstrapped and lent to the sessions
  * through `--tor-control` (attach): the first side of every pair on one, the second on the other.
  */
-async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly pids: readonly number[]; readonly close: () => Promise<void> }> {
+async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly pids: readonly number[]; readonly close: () => Promise<void>; readonly circuits: () => Promise<string> }> {
   const tors = [rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc), rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc)] as const;
   const close = async (): Promise<void> => {
     for (const t of tors) {
@@ -714,7 +715,23 @@ async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly ro
     await Promise.all(tors.map((t) => rawBoot(owned, t, owned.abort.signal)));
     const address = (t: RawTor): string => /PORT=(\S+)/.exec(readFileSync(join(t.dir, 'control.port'), 'utf8'))?.[1] ?? '';
     const route = (t: RawTor): Route => ({ kind: 'tor', tor: { kind: 'attach', address: address(t) } });
-    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, pids: tors.map((t) => t.proc.pid), close };
+    /** What circuits the lent tors hold, by state and purpose (a round's sessions should leave none). */
+    const circuits = async (): Promise<string> => {
+      const parts: string[] = [];
+      for (const t of tors) {
+        if (t.control === null) continue;
+        const tally = new Map<string, number>();
+        for (const line of ((await getInfo(t.control, ['circuit-status'])).get('circuit-status') ?? '').split('\n')) {
+          const c = parseCircuitLine(line);
+          if (c === null) continue;
+          const key = `${c.purpose ?? '?'}${c.rendQuery !== null ? ' (an onion)' : ''}${c.socksUsername !== null ? ' (isolated)' : ''}`;
+          tally.set(key, (tally.get(key) ?? 0) + 1);
+        }
+        parts.push([...tally].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none');
+      }
+      return parts.join('; ');
+    };
+    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, pids: tors.map((t) => t.proc.pid), close, circuits };
   } catch (e) {
     await close();
     throw e;
@@ -800,6 +817,7 @@ async function pairsCrowd(owned: Owned, clientTorrc: string, log: (line: string)
       const one = await pairsAtOnce(owned, 1, lent.routes, clientTorrc, dLone);
       const { value: many, line } = await accounted(lent.pids, owned.netDir, () => pairsAtOnce(owned, PAIRS_AT_ONCE, lent.routes, clientTorrc, dCrowd));
       log(`# pairs round ${round + 1}/${CROWD_ROUNDS}, the ${PAIRS_AT_ONCE} pairs (set-up and teardown): ${line}`);
+      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}, circuits left on the lent tors: ${await lent.circuits()}`);
       lone.push(...one);
       crowd.push(...many);
       log(`# pairs round ${round + 1}/${CROWD_ROUNDS}: a lone pair ${secs(one[0] ?? NaN)} s; ${PAIRS_AT_ONCE} pairs at once: median ${secs(median(many))} s, slowest ${secs(Math.max(...many))} s; connections refused or failed: lone ${dLone.rejected.at(-1) ?? ''}, crowd ${dCrowd.rejected.at(-1) ?? ''}`);
