@@ -21,7 +21,10 @@
  *   beforehand and lent to the sessions (`--tor-control`: the first side of every pair on one, the
  *   second on the other; 40 tors at once would measure the 2-core machine, not us). A pair's set-up is
  *   from its two talk() calls to Alice's first `delivered`, with fresh identities (fresh onions) each
- *   time. 3 rounds of (a lone pair, then 20 at once); medians, 60 against 3. Goal ≤ 1.5.
+ *   time. 3 rounds of (a lone pair, then 20 at once); medians, 60 against 3. Goal ≤ 1.5. Each round
+ *   first does the same with raw tor on the same two tors (both sides publish a fresh onion with
+ *   client authorization, one dials until it connects, an echo), printed as a diagnostic line: how
+ *   much of the crowd's slowness is Tor's own (40 onions going up at once on two tors), how much ours.
  * - session-rss: peak RSS (VmHWM) of the compiled command line's node process (`talk --json`) after
  *   30 messages each way (some spanning many records), read just before its input ends, against the
  *   same build running `whoami`. Goal ≤ 60 MB (MiB are reported).
@@ -34,6 +37,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +58,10 @@ import { RECORD_SIZE, TOR_DIAL_TIMEOUT } from '../src/core/limits.ts';
 import { x25519FromSecret } from '../src/core/x25519.ts';
 import { addOnion } from '../src/tor/commands/add-onion.ts';
 import { authenticate } from '../src/tor/commands/authenticate.ts';
-import { onionClientAuthAdd } from '../src/tor/commands/client-auth.ts';
+import { onionClientAuthAdd, onionClientAuthRemove } from '../src/tor/commands/client-auth.ts';
 import { parseBootstrapPhase, parseHsDesc, parseStatusClientBootstrap } from '../src/tor/commands/events.ts';
-import { parseCircuitLine } from '../src/tor/commands/circuits.ts';
+import { circuitPurposes, closeCircuitsOf, parseCircuitLine } from '../src/tor/commands/circuits.ts';
+import { delOnion } from '../src/tor/commands/del-onion.ts';
 import { getInfo } from '../src/tor/commands/getinfo.ts';
 import { setEvents } from '../src/tor/commands/setevents.ts';
 import { ControlConnection, parseControlAddress } from '../src/tor/control/connection.ts';
@@ -699,7 +704,7 @@ async function setupAndRtt(owned: Owned, alice: Identity, bob: Identity, clientT
  * Two raw tors (owner.ts options, TCP control port, cookie) bootstrapped and lent to the sessions
  * through `--tor-control` (attach): the first side of every pair on one, the second on the other.
  */
-async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly pids: readonly number[]; readonly close: () => Promise<void>; readonly circuits: () => Promise<string> }> {
+async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly routes: { readonly alice: Route; readonly bob: Route }; readonly pids: readonly number[]; readonly tors: readonly [RawTor, RawTor]; readonly close: () => Promise<void>; readonly circuits: () => Promise<string> }> {
   const tors = [rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc), rawSpawn(owned, await mkdtemp(join(owned.root, 'lender-')), clientTorrc)] as const;
   const close = async (): Promise<void> => {
     for (const t of tors) {
@@ -731,7 +736,7 @@ async function lenders(owned: Owned, clientTorrc: string): Promise<{ readonly ro
       }
       return parts.join('; ');
     };
-    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, pids: tors.map((t) => t.proc.pid), close, circuits };
+    return { routes: { alice: route(tors[0]), bob: route(tors[1]) }, pids: tors.map((t) => t.proc.pid), tors, close, circuits };
   } catch (e) {
     await close();
     throw e;
@@ -802,6 +807,94 @@ async function accounted<T>(lent: readonly number[], netDir: string | null, run:
 }
 
 /**
+ * The same meeting done with raw tor on the same two lent tors, as a floor for the crowd: for each of
+ * `n` pairs, both sides publish a fresh onion (one on each tor, client authorization for the other's
+ * fresh key, as ours do) and add the other's key; the second side dials the first's onion through
+ * SOCKS every DIAL_PAUSE_MS until it connects, then a 498-byte echo. Time: from the start to the echo.
+ * Every onion, key and circuit is taken back after, as our sessions do on a borrowed tor.
+ */
+async function floorPairsAtOnce(owned: Owned, n: number, tors: readonly [RawTor, RawTor]): Promise<number[]> {
+  const [ta, tb] = tors;
+  const ca = ta.control;
+  const cb = tb.control;
+  if (ca === null || cb === null) throw new Error('the lent tors have no control connection');
+  const echoDir = await mkdtemp(join(owned.root, 'floor-crowd-'));
+  const echoServer = createServer((sock) => {
+    owned.sockets.add(sock);
+    sock.on('data', (d: Buffer) => { sock.write(d); });
+    sock.on('error', () => undefined);
+    sock.on('close', () => { owned.sockets.delete(sock); });
+  });
+  owned.servers.add(echoServer);
+  const echoPath = join(echoDir, 'echo.sock');
+  await new Promise<void>((resolve, reject) => {
+    echoServer.once('error', reject);
+    echoServer.listen(echoPath, () => { echoServer.off('error', reject); resolve(); });
+  });
+  const before = await Promise.all([circuitPurposes(ca), circuitPurposes(cb)]);
+  const fresh = (): { seed: Uint8Array; address: string; authSecret: Uint8Array; authPublic: Uint8Array } => {
+    const seed = new Uint8Array(randomBytes(32));
+    const authSecret = new Uint8Array(randomBytes(32));
+    authSecret[0] = (authSecret[0] ?? 0) & 248;
+    authSecret[31] = ((authSecret[31] ?? 0) & 127) | 64;
+    return { seed, address: onionAddress(onionPublicKey(seed)), authSecret, authPublic: x25519FromSecret(authSecret).publicKey };
+  };
+  const pairs = Array.from({ length: n }, () => ({ a: fresh(), b: fresh(), isolation: randomBytes(16).toString('hex') }));
+  const local = new AbortController();
+  const signal = AbortSignal.any([owned.abort.signal, local.signal]);
+  // Each of the n dials listens to it at once.
+  setMaxListeners(4 * n + 10, signal);
+  const sockets: Socket[] = [];
+  try {
+    const t0 = performance.now();
+    const one = async (p: (typeof pairs)[number]): Promise<number> => {
+      const publish = (c: ControlConnection, own: typeof p.a, other: typeof p.a): Promise<unknown> => addOnion(c, {
+        keyBase64: onionExpandedKeyBase64(onionExpandedKey(own.seed)),
+        ports: [{ virtual: ONION_VIRTUAL_PORT, target: `unix:${echoPath}` }],
+        clientAuthV3: [clientAuthPublicBase32(other.authPublic)],
+      });
+      await Promise.all([
+        publish(ca, p.a, p.b).then(() => onionClientAuthAdd(ca, { serviceId: p.b.address, privateKeyBase64: clientAuthSecretBase64(p.a.authSecret) })),
+        publish(cb, p.b, p.a).then(() => onionClientAuthAdd(cb, { serviceId: p.a.address, privateKeyBase64: clientAuthSecretBase64(p.b.authSecret) })),
+      ]);
+      let socket: Socket;
+      for (;;) {
+        signal.throwIfAborted();
+        try {
+          socket = await connectOnion({ socks: tb.socks, address: p.a.address, port: ONION_VIRTUAL_PORT, isolation: p.isolation, signal, timeoutMs: TOR_DIAL_TIMEOUT });
+          break;
+        } catch {
+          signal.throwIfAborted();
+          await abortableSleep(DIAL_PAUSE_MS, signal);
+        }
+      }
+      sockets.push(socket);
+      owned.sockets.add(socket);
+      await new EchoClient(socket).roundTrip(randomBytes(RECORD_SIZE));
+      return performance.now() - t0;
+    };
+    return await within(Promise.all(pairs.map(one)), CROWD_WINDOW_MS, 'the floor crowd');
+  } finally {
+    local.abort();
+    for (const sock of sockets) sock.destroy();
+    for (const p of pairs) {
+      await delOnion(ca, p.a.address).catch(() => undefined);
+      await delOnion(cb, p.b.address).catch(() => undefined);
+      await onionClientAuthRemove(ca, p.b.address).catch(() => undefined);
+      await onionClientAuthRemove(cb, p.a.address).catch(() => undefined);
+    }
+    const onions = new Set(pairs.flatMap((p) => [p.a.address, p.b.address]));
+    for (const p of pairs) {
+      await closeCircuitsOf(ca, { onions, isolation: p.isolation, before: before[0] }).catch(() => undefined);
+      await closeCircuitsOf(cb, { onions, isolation: p.isolation, before: before[1] }).catch(() => undefined);
+    }
+    await new Promise<void>((resolve) => { echoServer.close(() => { resolve(); }); });
+    owned.servers.delete(echoServer);
+    await rm(echoDir, { recursive: true, force: true });
+  }
+}
+
+/**
  * pairs-20: PAIRS_AT_ONCE pairs started together against one pair alone, on the same two lent tors,
  * alternating round by round. Medians in s; goal ratio ≤ 1.5.
  */
@@ -812,8 +905,14 @@ async function pairsCrowd(owned: Owned, clientTorrc: string, log: (line: string)
   const empty = (): Diagnostics => ({ oursBoot: [], oursPublished: [], oursActive: [], floorBoot: [], floorUploaded: [], floorConnected: [], rejected: [] });
   const dLone = empty();
   const dCrowd = empty();
+  const floorLone: number[] = [];
+  const floorCrowd: number[] = [];
   try {
     for (let round = 0; round < CROWD_ROUNDS; round++) {
+      floorLone.push(...await floorPairsAtOnce(owned, 1, lent.tors));
+      const floorMany = await floorPairsAtOnce(owned, PAIRS_AT_ONCE, lent.tors);
+      floorCrowd.push(...floorMany);
+      log(`# pairs round ${round + 1}/${CROWD_ROUNDS}, raw tor doing the same: a lone pair ${secs(floorLone.at(-1) ?? NaN)} s; ${PAIRS_AT_ONCE} pairs at once: median ${secs(median(floorMany))} s`);
       const one = await pairsAtOnce(owned, 1, lent.routes, clientTorrc, dLone);
       const { value: many, line } = await accounted(lent.pids, owned.netDir, () => pairsAtOnce(owned, PAIRS_AT_ONCE, lent.routes, clientTorrc, dCrowd));
       log(`# pairs round ${round + 1}/${CROWD_ROUNDS}, the ${PAIRS_AT_ONCE} pairs (set-up and teardown): ${line}`);
@@ -829,6 +928,9 @@ async function pairsCrowd(owned: Owned, clientTorrc: string, log: (line: string)
   const m = (xs: number[]): string => secs(median(xs));
   log(`# pairs medians (s after the talk() calls): lone: both published ${m(dLone.oursPublished)}, active ${m(dLone.oursActive)}, delivered ${m(lone)}; `
     + `${PAIRS_AT_ONCE} at once: both published ${m(dCrowd.oursPublished)}, active ${m(dCrowd.oursActive)}, delivered ${m(crowd)}`);
+  // What Tor alone makes of the same crowd on the same tors: how much of the ratio is not ours.
+  log(`# pairs, raw tor doing the same (both publish, one dials, an echo): lone ${m(floorLone)} s, ${PAIRS_AT_ONCE} at once ${m(floorCrowd)} s, ratio ${(median(floorCrowd) / median(floorLone)).toFixed(3)}; `
+    + `ours against it: lone ${(median(lone) / median(floorLone)).toFixed(3)}, ${PAIRS_AT_ONCE} at once ${(median(crowd) / median(floorCrowd)).toFixed(3)}`);
   const c = median(crowd) / 1000;
   const l = median(lone) / 1000;
   return { name: `pairs-${PAIRS_AT_ONCE}`, ours: round(c, 3), baseline: round(l, 3), unit: 's', ratio: round(c / l, 3), goal: '≤ 1.5' };
