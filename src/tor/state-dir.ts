@@ -164,8 +164,10 @@ export function isTorLockMessage(log: string): boolean {
 export interface KeptGuard {
   /** 40 hex digits, upper case. Never shown in full. */
   readonly fingerprint: string;
-  /** Its place among confirmed guards (0 is tried first), or null if never confirmed. */
+  /** Its place in the order it was confirmed, or null if never confirmed (not used yet). */
   readonly confirmedIdx: number | null;
+  /** Its place in the sample; null if missing (then the file's order stands in). */
+  readonly sampledIdx: number | null;
   readonly sampledOn: string | null;
 }
 
@@ -185,10 +187,14 @@ export function parseStateGuards(text: string): KeptGuard[] {
     if (fields.get('in') !== 'default') continue;
     const fingerprint = (fields.get('rsa_id') ?? '').toUpperCase();
     if (!/^[0-9A-F]{40}$/.test(fingerprint)) continue;
-    const idx = fields.get('confirmed_idx');
+    const index = (key: string): number | null => {
+      const v = fields.get(key);
+      return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : null;
+    };
     out.push({
       fingerprint,
-      confirmedIdx: idx !== undefined && /^\d{1,9}$/.test(idx) ? Number(idx) : null,
+      confirmedIdx: index('confirmed_idx'),
+      sampledIdx: index('sampled_idx'),
       sampledOn: fields.get('sampled_on') ?? null,
     });
   }
@@ -196,16 +202,19 @@ export function parseStateGuards(text: string): KeptGuard[] {
 }
 
 /**
- * The guard tor tries first, from its state file's text: the confirmed guard with the lowest
- * confirmed_idx (guard-spec §4.6: primary guards are taken from the confirmed list in order). Pure.
+ * The guard tor tries first, from its state file's text: the first confirmed guard in sample order
+ * (guard-spec §4.6: primary guards come from the confirmed guards, which tor 0.4.5 and later keeps in
+ * the order they were sampled, sampled_idx, not the order they were confirmed: a tor seen here used
+ * the guard with sampled_idx 0 and confirmed_idx 1 before the one with confirmed_idx 0). Pure.
  */
 export function primaryGuard(text: string): string | null {
-  let best: KeptGuard | null = null;
-  for (const g of parseStateGuards(text)) {
+  let best: { guard: KeptGuard; order: number } | null = null;
+  for (const [i, g] of parseStateGuards(text).entries()) {
     if (g.confirmedIdx === null) continue;
-    if (best === null || g.confirmedIdx < (best.confirmedIdx ?? Infinity)) best = g;
+    const order = g.sampledIdx ?? i;
+    if (best === null || order < best.order) best = { guard: g, order };
   }
-  return best?.fingerprint ?? null;
+  return best?.guard.fingerprint ?? null;
 }
 
 /** The primary guard kept in the folder's `state` file, or null (no file, no confirmed guard, too big). */

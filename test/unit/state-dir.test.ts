@@ -108,17 +108,19 @@ Guard in=default rsa_id=6A239608A553937C9E5E54851FE68CAE6BD01F76 confirmed_idx=x
 LastWritten 2026-12-05 07:47:36
 `;
 
-test("the kept guard: tor's state file's confirmed guard with the lowest confirmed_idx, default selection only", () => {
+test("the kept guard: tor's state file's first confirmed guard in sample order, default selection only", () => {
   const guards = parseStateGuards(STATE);
-  assert.deepEqual(guards.map((g) => [g.fingerprint.slice(0, 4), g.confirmedIdx]), [['0449', 1], ['37C9', 0], ['4A23', null], ['6A23', null]]);
-  assert.equal(primaryGuard(STATE), '37C99A0F573905E4733F101616ABC346F6520B7E');
+  assert.deepEqual(guards.map((g) => [g.fingerprint.slice(0, 4), g.confirmedIdx, g.sampledIdx]), [['0449', 1, 0], ['37C9', 0, 1], ['4A23', null, 2], ['6A23', null, null]]);
+  // Sampled first, confirmed second: tor uses it first (as a tor on the test network did).
+  assert.equal(primaryGuard(STATE), '0449BBD3F7995851916C98FC65B25C3124C27C98');
+  assert.equal(primaryGuard(STATE.replace('sampled_idx=0 ', 'sampled_idx=5 ')), '37C99A0F573905E4733F101616ABC346F6520B7E');
   assert.equal(primaryGuard('Guard in=default rsa_id=4A239608A553937C9E5E54851FE68CAE6BD01F76 listed=1\n'), null, 'none confirmed');
   assert.equal(primaryGuard(''), null);
   const dir = fresh();
   mkdirSync(dir, { mode: 0o700 });
   assert.equal(keptPrimaryGuard(dir), null, 'no state file');
   writeFileSync(join(dir, 'state'), STATE);
-  assert.equal(keptPrimaryGuard(dir), '37C99A0F573905E4733F101616ABC346F6520B7E');
+  assert.equal(keptPrimaryGuard(dir), '0449BBD3F7995851916C98FC65B25C3124C27C98');
   writeFileSync(join(dir, 'state'), STATE + '#'.repeat(TOR_STATE_FILE_MAX));
   assert.equal(keptPrimaryGuard(dir), null, 'over the bound: not read');
 });
