@@ -120,7 +120,8 @@ export async function startDemo(options: DemoStartOptions): Promise<DemoSetup> {
     await markVerified(botHome, auth, 'you', await contactSafetyNumber(botHome, auth, 'you'));
     say({ kind: 'progress', text: 'two throw-away identities made; each holds the other as a verified contact' });
 
-    const route: Route = { kind: 'tor', tor: { kind: 'spawn', configFile: network.clientTorrc } };
+    // Amnesic: throw-away identities keep no tor folder (the fresh ones go in memory when possible).
+    const route: Route = { kind: 'tor', tor: { kind: 'spawn', configFile: network.clientTorrc }, amnesic: true };
     const limits = { window: DEMO_WINDOW, ...(options.shortIdle === true ? { idle: DEMO_IDLE } : {}) };
     let answered = 0;
     const botEvents = (e: TalkEvent): void => {

@@ -3,7 +3,7 @@
  * socket: the tor check runs `tor --verify-config` with the options a session uses (in a temp folder
  * it removes), which parses them and exits without starting.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEntrechatError } from '../core/errors.ts';
@@ -11,10 +11,12 @@ import { DOCTOR_CHECK_TIMEOUT } from '../core/limits.ts';
 import { spawnTor, stopTor, torBinary } from '../tor/proc.ts';
 import { inspectStore } from '../store/store.ts';
 import { chooseTempBase } from '../tor/tempbase.ts';
+import { prepareStateDir } from '../tor/state-dir.ts';
 import { coreDumpsOff, readCoreLimit } from './hardening.ts';
+import { readSettings, torStateDir } from './settings.ts';
 
 export interface DoctorCheck {
-  readonly name: 'tor' | 'tor-config' | 'core-dumps' | 'temp-folder' | 'store';
+  readonly name: 'tor' | 'tor-config' | 'core-dumps' | 'temp-folder' | 'tor-state' | 'store';
   readonly ok: boolean;
   /** Works, with a weakness worth knowing (shown with `!`; the exit code stays 0). */
   readonly warn?: true;
@@ -100,11 +102,43 @@ async function checkTempFolder(): Promise<DoctorCheck> {
   };
 }
 
+/**
+ * The folder where a spawned tor keeps its guards between sessions ($ENTRECHAT_HOME/tor): private, or
+ * absent. Whether the identity is amnesic is said only when the store needs no passphrase (doctor
+ * never asks for one).
+ */
+async function checkTorState(home: string): Promise<DoctorCheck> {
+  const dir = torStateDir(home);
+  let amnesic: boolean | null = null;
+  try {
+    if (!(await inspectStore(home)).needsPassphrase) amnesic = (await readSettings(home, { noPassphrase: true })).amnesic;
+  } catch {
+    // the store check says what is wrong with it
+  }
+  const st = await lstat(dir).catch(() => null);
+  if (st === null) {
+    return { name: 'tor-state', ok: true, detail: amnesic === true ? 'amnesic: every session starts a fresh tor; no tor folder is kept' : `${dir} does not exist yet (made at the first session, unless amnesic)` };
+  }
+  try {
+    // Checks only: the folder exists, so nothing is made.
+    await prepareStateDir(dir);
+  } catch (e) {
+    return {
+      name: 'tor-state', ok: false, detail: isEntrechatError(e) ? e.message : `${dir} is not usable`,
+      fix: `chmod 700 "${dir}" if it is yours and a folder; else remove it (it is made again at the next session), or use --amnesic`, code: 'TOR_STATE_UNSAFE',
+    };
+  }
+  if (amnesic === true) {
+    return { name: 'tor-state', ok: true, warn: true, detail: `amnesic, yet ${dir} (guards and directory cache of earlier sessions) is still there`, fix: `rm -r "${dir}" (or entrechat settings amnesic on, which removes it)` };
+  }
+  return { name: 'tor-state', ok: true, detail: `${dir}: private; tor keeps its guards and directory cache there between sessions` };
+}
+
 /** Runs every check; never throws for what it checks. */
 export async function doctor(home: string): Promise<DoctorCheck[]> {
   const work = await mkdtemp(join(tmpdir(), 'entrechat-doctor-'));
   try {
-    return [...(await checkTor(work)), checkCoreDumps(), await checkTempFolder(), await checkStore(home)];
+    return [...(await checkTor(work)), checkCoreDumps(), await checkTempFolder(), await checkTorState(home), await checkStore(home)];
   } finally {
     await rm(work, { recursive: true, force: true });
   }

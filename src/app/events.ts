@@ -24,6 +24,8 @@ export function eventJson(event: TalkEvent): Record<string, unknown> | null {
       return { event: 'delivered', id: event.id };
     case 'rejected':
       return { event: 'rejected', connection: event.conn, code: event.code };
+    case 'notice':
+      return { event: 'notice', code: event.code };
     case 'closed':
       return { event: 'closed', reason: event.reason, ...(event.code !== undefined ? { code: event.code } : {}), hadSession: event.hadSession };
   }

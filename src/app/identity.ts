@@ -28,14 +28,16 @@ export interface ContactView {
   readonly verified: boolean;
 }
 
-/** Creates a new identity; refuses to overwrite one. Returns the contact code to share.
+/** Creates a new identity; refuses to overwrite one. Returns the contact code to share. `amnesic`:
+ * remembered in the store, every session's tor starts fresh (see {@link setAmnesic}).
  * @throws StoreError STORE_EXISTS */
-export async function initIdentity(home: string, auth: StoreAuth, options?: StoreWriteOptions): Promise<string> {
+export async function initIdentity(home: string, auth: StoreAuth, options?: StoreWriteOptions & { readonly amnesic?: boolean }): Promise<string> {
   const secret = randomFillSync(new Uint8Array(32));
   const identity = identityFromSecret(secret);
   wipe(secret);
+  const { amnesic, ...writeOptions } = options ?? {};
   try {
-    await createStore(home, { identitySecret: identity.secret, contacts: [] }, auth, options);
+    await createStore(home, { identitySecret: identity.secret, contacts: [], ...(amnesic === true ? { amnesic: true } : {}) }, auth, writeOptions);
     return encodeContactCode(identity.publicKey);
   } finally {
     wipeIdentity(identity);
@@ -139,7 +141,7 @@ export async function addContact(home: string, auth: StoreAuth, name: string, co
     const same = content.contacts.find((c) => equalBytes(c.publicKey, publicKey));
     if (same !== undefined) throw new UsageError('CONTACT_DUPLICATE_KEY', 'that code belongs to a contact you have already');
     const contact: StoreContact = { name: cleanName, publicKey, verified: false };
-    await saveStore(home, { identitySecret: content.identitySecret, contacts: [...content.contacts, contact] }, auth, options);
+    await saveStore(home, { identitySecret: content.identitySecret, contacts: [...content.contacts, contact], amnesic: content.amnesic === true }, auth, options);
     return view(contact);
   });
 }
@@ -162,7 +164,7 @@ async function updateContacts<T>(
 ): Promise<T> {
   return withStore(home, auth, async (content) => {
     const { contacts, result } = change(content.contacts);
-    await saveStore(home, { identitySecret: content.identitySecret, contacts }, auth, options);
+    await saveStore(home, { identitySecret: content.identitySecret, contacts, amnesic: content.amnesic === true }, auth, options);
     return result;
   });
 }
@@ -206,7 +208,7 @@ export async function markVerified(home: string, auth: StoreAuth, name: string, 
     }
     const marked = { ...c, verified: true };
     const contacts = content.contacts.map((x) => (x === c ? marked : x));
-    await saveStore(home, { identitySecret: content.identitySecret, contacts }, auth, options);
+    await saveStore(home, { identitySecret: content.identitySecret, contacts, amnesic: content.amnesic === true }, auth, options);
     return view(marked);
   });
 }

@@ -15,6 +15,7 @@ export {
   type ContactView,
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
+export { readSettings, removeTorState, setAmnesic, torStateDir, type Settings } from './settings.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
 export { refuseExistingIdentity, refuseUnprotectedStore, storeNeedsPassphrase } from './store-auth.ts';
 export { readPassphraseFile, weakPassphraseWarning } from './passphrase.ts';

@@ -3,10 +3,11 @@
  * rendezvous derivations, a transport and the session driver. Every UI uses this and nothing below it.
  */
 import { rendezvousDays, rendezvousPlan, wipePlan, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
-import { UsageError } from '../core/errors.ts';
+import { UsageError, type ErrorCode } from '../core/errors.ts';
 import type { Identity } from '../core/identity.ts';
 import type { StoreAuth } from '../store/store.ts';
 import { findContact, withStore } from './identity.ts';
+import { torStateDir } from './settings.ts';
 import {
   IDLE_DEFAULT,
   IDLE_MAX,
@@ -26,7 +27,11 @@ import { createLoopbackTransport } from '../net/loopback.ts';
 import { createTorTransport, type TorChoice } from '../net/tor.ts';
 import type { Transport } from '../net/transport.ts';
 
-export type TalkEvent = SessionEvent;
+/**
+ * What a session attempt tells its UI: the session machine's events, and notices (something worth
+ * saying that is not a failure, e.g. TOR_GUARD_CHANGED) from the layers below it.
+ */
+export type TalkEvent = SessionEvent | { readonly type: 'notice'; readonly code: ErrorCode };
 export type { ClosedEvent };
 
 /** Plain TCP on 127.0.0.1: tests and development only (no Tor, no anonymity). */
@@ -40,6 +45,13 @@ export interface LoopbackRoute {
 export interface TorRoute {
   readonly kind: 'tor';
   readonly tor: TorChoice;
+  /**
+   * For a spawned tor, with {@link talkTo}: a fresh tor folder for this session, deleted at the end, even
+   * if the store does not say so (`talk --amnesic`). Otherwise talkTo gives the tor the identity's kept
+   * folder (settings.ts) unless the store's `amnesic` setting is on. (`talk` itself keeps no folder
+   * unless `tor.stateDir` names one.)
+   */
+  readonly amnesic?: boolean;
 }
 
 export type Route = LoopbackRoute | TorRoute;
@@ -92,10 +104,10 @@ export function bounded(name: string, value: number | undefined, fallback: numbe
 }
 
 /** The route's transport; its `wipe` also zeroes the plan's secrets (onion and client-auth keys). */
-function transportFor(route: Route, plan: RendezvousPlan): Transport {
+function transportFor(route: Route, plan: RendezvousPlan, onNotice: (code: ErrorCode) => void): Transport {
   let inner: Transport;
   if (route.kind === 'tor') {
-    inner = createTorTransport({ plan, tor: route.tor });
+    inner = createTorTransport({ plan, tor: route.tor, onNotice });
   } else {
     inner = createLoopbackTransport({ listenPort: route.listenPort, peerPort: route.peerPort });
   }
@@ -163,7 +175,10 @@ export function talk(options: TalkOptions): TalkHandle {
   const output = options.output;
   /** While our output is backed up: its one 'drain' listener (removed at the end: the sink outlives the attempt). */
   let onDrain: (() => void) | null = null;
+  let closedSeen = false;
   const onEvent = (event: TalkEvent): void => {
+    if (closedSeen) return;
+    if (event.type === 'closed') closedSeen = true;
     if (event.type === 'active' || event.type === 'closed') stopWatching();
     try {
       options.onEvent(event);
@@ -192,7 +207,7 @@ export function talk(options: TalkOptions): TalkHandle {
     }));
     driver = new SessionDriver({
       config: { ownKey: options.identity.key, peerPublic: options.peerPublic, days, window, limits: { idle, maxSession } },
-      transport: transportFor(options.route, plan),
+      transport: transportFor(options.route, plan, (code) => { onEvent({ type: 'notice', code }); }),
       onEvent,
       ...(options.now !== undefined ? { now: options.now } : {}),
     });
@@ -208,6 +223,16 @@ export function talk(options: TalkOptions): TalkHandle {
     quit: () => { d.quit(); },
     done: d.done,
   };
+}
+
+/**
+ * A spawned tor keeps its network state in the identity's folder, unless the route or the store says
+ * amnesic, or the route names a folder itself.
+ */
+function withTorState(route: Route, home: string, storeAmnesic: boolean): Route {
+  if (route.kind !== 'tor' || route.tor.kind !== 'spawn' || route.tor.stateDir !== undefined) return route;
+  if (route.amnesic === true || storeAmnesic) return route;
+  return { ...route, tor: { ...route.tor, stateDir: torStateDir(home) } };
 }
 
 export interface TalkToOptions extends Omit<TalkOptions, 'identity' | 'peerPublic'> {
@@ -233,7 +258,7 @@ export function talkTo(options: TalkToOptions): Promise<ContactTalkHandle> {
   return new Promise<ContactTalkHandle>((resolveStarted, rejectStarted) => {
     withStore(home, auth, async (content, identity) => {
       const peer = findContact(content, contact);
-      const handle = talk({ ...rest, identity, peerPublic: peer.publicKey });
+      const handle = talk({ ...rest, route: withTorState(rest.route, home, content.amnesic === true), identity, peerPublic: peer.publicKey });
       resolveStarted({ ...handle, verified: peer.verified });
       // withStore wipes the identity once this returns: when the attempt is over.
       await handle.done;

@@ -6,7 +6,7 @@
 const EXITS_STORE = 'Exit codes: 0 done, 2 usage (bad arguments, a bad code or name), 3 store (wrong passphrase, damaged, permissions).';
 
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
-  init: `entrechat init [--no-passphrase | --passphrase-file FILE]
+  init: `entrechat init [--no-passphrase | --passphrase-file FILE] [--amnesic]
 
 Makes your identity (an X25519 key pair) and stores it in $ENTRECHAT_HOME (default ~/.entrechat),
 encrypted under a passphrase asked twice without echo. Refuses to overwrite an existing identity.
@@ -14,6 +14,8 @@ Prints your contact code.
 
   --passphrase-file FILE   the passphrase is the first line of FILE (mode 600 and yours, or a pipe)
   --no-passphrase          store the identity unprotected: for tests and demos only
+  --amnesic                every session starts a fresh tor and deletes its folder: no entry guard
+                           is kept between sessions (see entrechat settings; README § Guards)
   --json                   print {"code": …}
 
 A weak passphrase gets a warning with an estimate of its strength (it is not refused).
@@ -44,13 +46,15 @@ passphrase: for tests and demos only. A weak new passphrase gets a warning with 
 
 ${EXITS_STORE}`,
   talk: `entrechat talk NAME [--window SECONDS] [--idle-limit SECONDS] [--session-limit SECONDS]
-                      [--tor-config FILE | --tor-control ADDR] [--json]
+                      [--tor-config FILE | --tor-control ADDR] [--amnesic] [--json]
 
 The chat with NAME. Both of you run talk within the window (default 180 s, 10 to 1800): each starts
 a tor of its own, publishes an onion only the two of you can compute, and dials the other's. Nothing
 is queued: you can send only while the other is connected. Enter sends; /quit, Ctrl-C (or Ctrl-D on
 an empty line) ends the session for both; /help lists the keys. At the end the keys are wiped, tor is
-stopped and its folder deleted, and the screen is cleared. Without a terminal the chat is plain
+stopped and its temp folder deleted, and the screen is cleared. Tor's guards and directory cache stay
+in $ENTRECHAT_HOME/tor for the next session (nothing of the session goes there), unless --amnesic or
+the identity's amnesic setting. Without a terminal the chat is plain
 lines; with --json, one JSON event per line and each input line is a message (README § For scripts).
 
   --window SECONDS         how long to wait for NAME once Tor is ready
@@ -59,6 +63,8 @@ lines; with --json, one JSON event per line and each input line is a message (RE
   --session-limit SECONDS  end the session after this long in any case (default 7200, 60 to 86400);
                            the stricter of your two limits applies
   --tor-config FILE        extra torrc lines for the tor Entrechat starts
+  --amnesic                this session's tor starts fresh and its folder is deleted at the end
+                           (a new entry guard, a cold start); no effect on a tor of --tor-control
   --tor-control ADDR       use a running tor instead (host:port on loopback, or a unix socket)
   --tor-control-password-file FILE
                            the control port's password, first line of FILE (chmod 600)
@@ -69,12 +75,24 @@ lines; with --json, one JSON event per line and each input line is a message (RE
                            plain TCP on 127.0.0.1, no Tor: tests and development only
 
 Exit codes: 0 a session opened and ended normally, 2 usage, 3 store, 4 no session (NAME did not
-come), 5 the session failed, 6 Tor.`,
+come), 5 the session failed, 6 Tor (TOR_STATE_LOCKED: another talk of this identity is running).`,
+  settings: `entrechat settings [amnesic on|off] [--json]
+
+Shows the identity's settings, or changes one (kept in the store, so the passphrase is asked).
+
+  amnesic on    every session starts a fresh tor in a temp folder, deleted at the end: no tor state
+                is kept, but each session picks a new entry guard and starts cold. Also removes
+                $ENTRECHAT_HOME/tor now (refused while a session uses it).
+  amnesic off   (the default) tor keeps its guards and directory cache in $ENTRECHAT_HOME/tor: the
+                same entry guard every session, and a faster start.
+
+${EXITS_STORE} 6 the tor folder is in use (TOR_STATE_LOCKED).`,
   doctor: `entrechat doctor [--json]
 
 Checks that tor is installed (and its version), that tor accepts the options of a session, that core
-files are off, where tor's temp folder goes (in memory or on a disk), and that the store is private
-and readable (without asking the passphrase). Each problem comes with its fix; "!" marks a weakness
+files are off, where tor's temp folder goes (in memory or on a disk), that the folder where tor keeps
+its guards ($ENTRECHAT_HOME/tor) is private (or absent), and that the store is private and readable
+(without asking the passphrase). Each problem comes with its fix; "!" marks a weakness
 that does not stop Entrechat (core files possible, a disk-backed temp folder). Opens no socket.
 
 Exit codes: 0 all good, 3 a store problem, 6 a Tor problem.`,

@@ -23,7 +23,10 @@ import {
   removeContact,
   renameContact,
   readPassphraseFile,
+  readSettings,
   refuseExistingIdentity,
+  setAmnesic,
+  torStateDir,
   refuseUnprotectedStore,
   storeNeedsPassphrase,
   weakPassphraseWarning,
@@ -61,7 +64,7 @@ import { cmdTestnet } from './testnet.ts';
 const HELP = `entrechat — talk in real time over Tor onion services, and leave nothing behind
 
 Usage:
-  entrechat init [--no-passphrase] [--passphrase-file FILE]
+  entrechat init [--no-passphrase] [--passphrase-file FILE] [--amnesic]
   entrechat whoami [--json | --qr]     your contact code (and, on a terminal or with --qr, as a QR code)
   entrechat contacts add NAME CODE
   entrechat contacts list [--json]
@@ -69,11 +72,12 @@ Usage:
   entrechat contacts remove NAME
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
   entrechat passphrase [--new-passphrase-file FILE | --no-passphrase --yes]   change the store's passphrase
+  entrechat settings [amnesic on|off] [--json]   show or change the identity's settings
   entrechat doctor [--json]            check tor and the store; each problem with its fix
   entrechat demo [--script]            chat with a bot over a private Tor network on this machine
                                        (--script: a scripted session, printed as a transcript)
   entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--idle-limit SECONDS]
-                [--session-limit SECONDS] [--json]
+                [--session-limit SECONDS] [--amnesic] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -93,6 +97,8 @@ Options:
   --session-limit SECONDS  (talk) the session ends after this long in any case (default 7200, 60 to
                            86400); the stricter of both sides' limits applies
   --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
+  --amnesic                (talk, init) a fresh tor every session, its folder deleted at the end: no
+                           entry guard kept in $ENTRECHAT_HOME/tor (init: remembered in the store)
   --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
                            host:port on loopback or a unix socket path; SAFECOOKIE, password or
                            no authentication, as that tor offers
@@ -135,6 +141,7 @@ const OPTIONS = {
   'loopback-listen': { type: 'string' },
   'loopback-peer': { type: 'string' },
   'tor-config': { type: 'string' },
+  'amnesic': { type: 'boolean' },
   'new-passphrase-file': { type: 'string' },
   'yes': { type: 'boolean' },
   'qr': { type: 'boolean' },
@@ -239,12 +246,37 @@ async function cmdInit(home: string, values: Values, io: Io): Promise<number> {
     auth = { passphrase: first };
   }
   warnIfWeak(auth, io);
-  const code = await initIdentity(home, auth);
+  const code = await initIdentity(home, auth, values.amnesic === true ? { amnesic: true } : {});
   if (values.json === true) io.out(jsonLine({ code }));
   else {
     io.out('Identity created. Your contact code (give it to your contacts out of band):');
     io.out(code);
     if ('noPassphrase' in auth) io.err('Warning: this identity is stored WITHOUT a passphrase (tests and demos only).');
+    if (values.amnesic === true) io.out('Amnesic: every session will start a fresh tor and delete its folder (entrechat settings amnesic off to keep a guard).');
+  }
+  return EXIT.OK;
+}
+
+/** `entrechat settings [amnesic on|off]`: shows the identity's settings, or changes one. */
+async function cmdSettings(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  const json = values.json === true;
+  if (args.length === 0) {
+    const settings = await readSettings(home, await authForExisting(home, values, io));
+    if (json) io.out(jsonLine({ ...settings, torState: torStateDir(home) }));
+    else io.out(settings.amnesic
+      ? 'amnesic: on (every session starts a fresh tor and deletes its folder; no entry guard is kept)'
+      : `amnesic: off (tor keeps its guards and directory cache in ${torStateDir(home)})`);
+    return EXIT.OK;
+  }
+  const [name, value, ...extra] = args;
+  if (name !== 'amnesic' || (value !== 'on' && value !== 'off') || extra.length > 0) {
+    throw new UsageError('BAD_ARGUMENT', 'usage: entrechat settings [amnesic on|off]');
+  }
+  const done = await setAmnesic(home, await authForExisting(home, values, io), value === 'on');
+  if (json) io.out(jsonLine(done));
+  else {
+    io.out(done.amnesic ? 'amnesic: on. Every session will start a fresh tor and delete its folder.' : `amnesic: off. Tor will keep its guards in ${torStateDir(home)}.`);
+    if (done.removedTorState) io.out(`Removed ${torStateDir(home)}.`);
   }
   return EXIT.OK;
 }
@@ -522,8 +554,10 @@ async function routeFrom(values: Values): Promise<Route> {
   const torControl = values['tor-control'];
   const passwordFile = values['tor-control-password-file'];
   const cookieFile = values['tor-control-cookie-file'];
+  const amnesic = values.amnesic === true;
   if (listen !== undefined || peer !== undefined) {
     if (listen === undefined || peer === undefined) throw new UsageError('BAD_ARGUMENT', '--loopback-listen and --loopback-peer go together');
+    if (amnesic) throw new UsageError('BAD_ARGUMENT', 'the loopback route starts no tor: --amnesic does not apply');
     if (torConfig !== undefined || torControl !== undefined || passwordFile !== undefined || cookieFile !== undefined) {
       throw new UsageError('BAD_ARGUMENT', 'the loopback route does not use Tor options');
     }
@@ -535,13 +569,14 @@ async function routeFrom(values: Values): Promise<Route> {
   if (passwordFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-password-file goes with --tor-control');
   if (cookieFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-cookie-file goes with --tor-control');
   if (torControl !== undefined) {
+    if (amnesic) throw new UsageError('BAD_ARGUMENT', '--amnesic is for a tor Entrechat starts; a tor of --tor-control keeps its own state');
     const password = passwordFile !== undefined ? await readPasswordFile(passwordFile) : undefined;
     return {
       kind: 'tor',
       tor: { kind: 'attach', address: torControl, ...(password !== undefined ? { password } : {}), ...(cookieFile !== undefined ? { cookieFile } : {}) },
     };
   }
-  return { kind: 'tor', tor: { kind: 'spawn', ...(torConfig !== undefined ? { configFile: torConfig } : {}) } };
+  return { kind: 'tor', tor: { kind: 'spawn', ...(torConfig !== undefined ? { configFile: torConfig } : {}) }, ...(amnesic ? { amnesic: true } : {}) };
 }
 
 async function cmdTalk(home: string, values: Values, args: string[], io: Io): Promise<number> {
@@ -670,6 +705,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdContacts(home, values, rest, io);
       case 'passphrase':
         return await cmdPassphrase(home, values, io);
+      case 'settings':
+        return await cmdSettings(home, values, rest, io);
       case 'doctor':
         return await cmdDoctor(home, values, io);
       case 'demo':

@@ -113,6 +113,11 @@ export const TOR_CONFIG_MAX_BYTES = 64 * 1024;
  * its terminating NUL): the session's sockets go elsewhere, or nowhere, when a path would be longer.
  */
 export const UNIX_SOCKET_PATH_MAX = 100;
+/**
+ * Largest tor `state` file we read (64 KiB) to find the entry guard kept from the last session: a
+ * client's is under 2 KiB (a few Guard lines, build-time bins); bounds the read of a file on disk.
+ */
+export const TOR_STATE_FILE_MAX = 64 * 1024;
 
 // --- store, passphrases and names (the local side) ---
 /**

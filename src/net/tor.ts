@@ -53,8 +53,12 @@ function waitAtMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<
 
 /** Which tor the session runs on. */
 export type TorChoice =
-  /** Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's). */
-  | { readonly kind: 'spawn'; readonly configFile?: string }
+  /**
+   * Spawn a tor for this session; `configFile` adds torrc lines (e.g. the private test network's);
+   * `stateDir`: the folder where it keeps its guards and directory cache between sessions (see
+   * tor/state-dir.ts), else (amnesic) a fresh DataDirectory in the temp folder, deleted at the end.
+   */
+  | { readonly kind: 'spawn'; readonly configFile?: string; readonly stateDir?: string }
   /**
    * Attach to a running tor's control port (host:port on loopback, or a unix socket path), with the
    * password and the cookie file the user gave for it (see authenticateAuto).
@@ -64,6 +68,8 @@ export type TorChoice =
 export interface TorTransportOptions {
   readonly plan: RendezvousPlan;
   readonly tor: TorChoice;
+  /** Something worth saying that is not a failure (TOR_GUARD_CHANGED); called during `start`. */
+  readonly onNotice?: (code: ErrorCode) => void;
 }
 
 interface Published {
@@ -207,6 +213,8 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const s = tor.kind === 'spawn'
         ? await spawnSessionTor({
             ...(extraConfig !== undefined ? { extraConfig } : {}),
+            ...(tor.stateDir !== undefined ? { stateDir: tor.stateDir } : {}),
+            ...(options.onNotice !== undefined ? { onGuardChanged: () => { options.onNotice?.('TOR_GUARD_CHANGED'); } } : {}),
             onProgress: report,
             signal,
             onSpawned: (spawned) => { session = spawned; },

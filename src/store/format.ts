@@ -76,6 +76,16 @@ export const STORE_MAX_FILE_SIZE = STORE_HEADER_SIZE + STORE_MAX_PLAINTEXT_SIZE 
 
 /** Version byte at the start of the plaintext, so the content can evolve under the same container. */
 export const CONTENT_VERSION = 1;
+/**
+ * Content version 2: version 1 followed, after the contacts, by one settings byte (see
+ * {@link SETTING_AMNESIC}). Written only when a setting is on, so a store with default settings stays
+ * byte-for-byte what every earlier Entrechat reads (and one that cannot honour a setting refuses the
+ * store with STORE_BAD_VERSION rather than quietly ignoring it).
+ */
+export const CONTENT_VERSION_SETTINGS = 2;
+/** Settings bit: every session starts a fresh tor whose folder is deleted at the end (`--amnesic`). */
+export const SETTING_AMNESIC = 0x01;
+const KNOWN_SETTINGS = SETTING_AMNESIC;
 const CONTACT_FIXED_SIZE = 1 + X25519_KEY_SIZE + 2;
 const CONTENT_FIXED_SIZE = 1 + X25519_KEY_SIZE + 4;
 
@@ -97,6 +107,11 @@ export interface StoreContent {
   /** The raw 32-byte X25519 identity secret. Wipe it when done. */
   readonly identitySecret: Uint8Array;
   readonly contacts: readonly StoreContact[];
+  /**
+   * Each session's tor starts fresh and its folder is deleted (no guard kept between sessions). Absent
+   * (stores written before the setting existed) means false.
+   */
+  readonly amnesic?: boolean;
 }
 
 /** scrypt cost parameters (RFC 7914 §2): N = 2^logN. */
@@ -275,7 +290,7 @@ function encodeName(name: unknown, index: number): Uint8Array {
 /**
  * Encodes the content as the padded plaintext:
  * version (1) | identity secret (32) | contact count (u32be) | contacts | zero padding to STORE_PAD_BLOCK,
- * each contact being verified (1: 0 or 1) | public key (32) | name length (u16be) | name (UTF-8).
+ * or with a setting on, version (2) | … | contacts | settings (1) | zero padding; each contact being verified (1: 0 or 1) | public key (32) | name length (u16be) | name (UTF-8).
  * The caller wipes the result after encrypting it.
  * @throws TypeError / RangeError when the content is malformed or over the limits
  */
@@ -291,12 +306,15 @@ export function encodeContent(content: StoreContent): Uint8Array {
     if (typeof c.verified !== 'boolean') throw new TypeError(`contacts[${i}].verified must be a boolean`);
     return encodeName(c.name, i);
   });
-  let used = CONTENT_FIXED_SIZE;
+  const amnesicValue: unknown = content.amnesic;
+  if (amnesicValue !== undefined && typeof amnesicValue !== 'boolean') throw new TypeError('amnesic must be a boolean');
+  const settings = content.amnesic === true ? SETTING_AMNESIC : 0;
+  let used = CONTENT_FIXED_SIZE + (settings !== 0 ? 1 : 0);
   for (const n of names) used += CONTACT_FIXED_SIZE + n.length;
   const size = Math.max(STORE_PAD_BLOCK, Math.ceil(used / STORE_PAD_BLOCK) * STORE_PAD_BLOCK);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
-  out[0] = CONTENT_VERSION;
+  out[0] = settings !== 0 ? CONTENT_VERSION_SETTINGS : CONTENT_VERSION;
   out.set(content.identitySecret, 1);
   view.setUint32(1 + X25519_KEY_SIZE, content.contacts.length);
   let at = CONTENT_FIXED_SIZE;
@@ -308,6 +326,7 @@ export function encodeContent(content: StoreContent): Uint8Array {
     out.set(name, at + CONTACT_FIXED_SIZE);
     at += CONTACT_FIXED_SIZE + name.length;
   });
+  if (settings !== 0) out[at] = settings;
   return out;
 }
 
@@ -330,7 +349,7 @@ export function decodeContent(plaintext: Uint8Array): StoreContent {
   const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   if (plaintext.length < CONTENT_FIXED_SIZE) throw corrupt('too short');
   const version = view.getUint8(0);
-  if (version !== CONTENT_VERSION) throw new StoreError('STORE_BAD_VERSION', `store content version ${version} is not supported`);
+  if (version !== CONTENT_VERSION && version !== CONTENT_VERSION_SETTINGS) throw new StoreError('STORE_BAD_VERSION', `store content version ${version} is not supported`);
   const identitySecret = copyOf(plaintext, 1, 1 + X25519_KEY_SIZE);
   const count = view.getUint32(1 + X25519_KEY_SIZE);
   if (count > STORE_MAX_CONTACTS) throw corrupt('too many contacts');
@@ -354,10 +373,18 @@ export function decodeContent(plaintext: Uint8Array): StoreContent {
     contacts.push({ name, publicKey, verified: verifiedByte === 1 });
     at = nameStart + nameLength;
   }
+  let settings = 0;
+  if (version === CONTENT_VERSION_SETTINGS) {
+    if (at >= plaintext.length) throw corrupt('settings run past the end');
+    settings = view.getUint8(at);
+    // Version 2 is written only with a setting on: none, or one this version does not know, is damage.
+    if (settings === 0 || (settings & ~KNOWN_SETTINGS) !== 0) throw corrupt('settings byte not valid');
+    at += 1;
+  }
   const padding = plaintext.subarray(at);
   if (padding.length >= STORE_PAD_BLOCK) throw corrupt('padding of a whole block or more');
   for (const b of padding) if (b !== 0) throw corrupt('non-zero padding');
-  return { identitySecret, contacts };
+  return { identitySecret, contacts, amnesic: (settings & SETTING_AMNESIC) !== 0 };
 }
 
 // --- sealing ---

@@ -24,6 +24,7 @@ import { ControlConnection, parseControlAddress, sanitizeTorText, TorCommandErro
 import { parseBootstrapPhase, parseStatusClientBootstrap } from './commands/events.ts';
 import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.ts';
 import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
+import { builtFirstHops, isTorLockMessage, keptPrimaryGuard, lockStateDir, prepareStateDir, type StateLock } from './state-dir.ts';
 import type { SocksEndpoint } from './socks.ts';
 import { checkTorConfig } from './torrc.ts';
 import { chooseTempBase } from './tempbase.ts';
@@ -118,13 +119,15 @@ class Session implements TorSession {
   readonly spawned: boolean;
   readonly dir: string | null;
   readonly #proc: TorProcess | null;
+  readonly #afterStop: () => void;
   #closing = false;
   #closed: Promise<void> | null = null;
   #failure: TorError | null = null;
   readonly #listeners: ((error: TorError) => void)[] = [];
 
-  constructor(control: ControlConnection, socks: SocksEndpoint, proc: TorProcess | null, dir: string | null) {
+  constructor(control: ControlConnection, socks: SocksEndpoint, proc: TorProcess | null, dir: string | null, afterStop: () => void = () => undefined) {
     this.control = control;
+    this.#afterStop = afterStop;
     this.socks = socks;
     this.spawned = proc !== null;
     this.#proc = proc;
@@ -162,6 +165,8 @@ class Session implements TorSession {
     this.#closed ??= (async () => {
       this.control.close();
       if (this.#proc !== null) await stopTor(this.#proc);
+      // Tor has exited: its kept folder (if any) is free again.
+      this.#afterStop();
       if (this.dir !== null) {
         await removeDir(this.dir);
         exitCleanups.get(this.dir)?.();
@@ -244,6 +249,17 @@ export interface SpawnSessionOptions {
    * start still leaves the caller a session to close.
    */
   readonly onSpawned?: (session: TorSession) => void;
+  /**
+   * The folder where tor keeps its network state between sessions (guards, directory cache; see
+   * state-dir.ts): checked, made if missing, locked for this session, and given to tor as its
+   * DataDirectory. Without it (amnesic), tor's DataDirectory is inside the temp folder, deleted at the end.
+   */
+  readonly stateDir?: string;
+  /**
+   * Called once bootstrapped when the kept folder named a primary guard and none of tor's built
+   * circuits starts at it: tor has moved to another guard since the last session.
+   */
+  readonly onGuardChanged?: () => void;
 }
 
 /**
@@ -251,8 +267,23 @@ export interface SpawnSessionOptions {
  * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
-  // In memory when possible (tempbase.ts), where unix socket paths fit (session-dir.ts); 0700, a random name.
-  const dir = await makeSessionDir(sessionDirCandidates(options.tmp ?? (await chooseTempBase()).path));
+  const stateDir = options.stateDir;
+  let lock: StateLock | null = null;
+  let keptGuard: string | null = null;
+  if (stateDir !== undefined) {
+    await prepareStateDir(stateDir);
+    lock = lockStateDir(stateDir);
+    keptGuard = keptPrimaryGuard(stateDir);
+  }
+  const releaseLock = (): void => { lock?.release(); };
+  let dir: string;
+  try {
+    // In memory when possible (tempbase.ts), where unix socket paths fit (session-dir.ts); 0700, a random name.
+    dir = await makeSessionDir(sessionDirCandidates(options.tmp ?? (await chooseTempBase()).path));
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
   let proc: TorProcess | null = null;
   let control: ControlConnection | null = null;
   let session: Session | null = null;
@@ -264,7 +295,9 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     // What we set, on the command line: it takes precedence over the extra lines, which come in as
     // defaults. Checked with GETCONF once tor runs (checkOwnedOptions).
     const owned: (readonly [string, string])[] = [
-      ['DataDirectory', join(dir, 'data')],
+      // The kept folder (guards and directory cache only: nothing below writes a session's secret to
+      // the DataDirectory), or one inside the temp folder. CacheDirectory stays unset: the same folder.
+      ['DataDirectory', stateDir ?? join(dir, 'data')],
       ['ControlPort', 'auto'],
       ['ControlPortWriteToFile', portFile],
       ['CookieAuthentication', '1'],
@@ -288,7 +321,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     // Its own process group: a Ctrl-C on our terminal reaches us (who end the session cleanly), not
     // tor directly. It still dies with us: TAKEOWNERSHIP and __OwningControllerProcess.
     proc = spawnTor(args, { cwd: dir, detached: true });
-    exitCleanups.set(dir, cleanupAtExit(proc.pid, dir));
+    exitCleanups.set(dir, cleanupAtExit(proc.pid, dir, releaseLock));
     const p = proc;
     const extra = options.extraConfig !== undefined;
     const startFailure = (): TorError => {
@@ -297,6 +330,9 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
       const status = p.exitStatus();
       if (status !== null && (status.signal !== null || status.code === 0)) return new TorError('TOR_EXITED', 'Tor was stopped while starting');
       const tail = p.stderrTail();
+      // Two tors cannot share a DataDirectory: tor holds a lock on it (ours was taken over as stale
+      // by another process at the same instant, or another program runs a tor on this folder).
+      if (stateDir !== undefined && isTorLockMessage(tail)) return new TorError('TOR_STATE_LOCKED', 'another Tor is using the Tor folder of this identity: wait until it ends, or use --amnesic');
       const lastErr = tail.split('\n').filter((l) => /\[(err|warn)\]/.test(l)).pop() ?? tail.split('\n').pop() ?? '';
       const configProblem = extra && /config|torrc|option/i.test(lastErr);
       return new TorError(configProblem ? 'TOR_CONFIG_INVALID' : 'TOR_SPAWN_FAILED', `Tor stopped while starting: ${sanitizeTorText(lastErr.replace(/^.*?\[(err|warn)\]\s*/, ''))}`);
@@ -323,9 +359,10 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     await control.send('TAKEOWNERSHIP');
     await checkOwnedOptions(control, owned);
     const socks = await socksEndpoint(control, socksPath);
-    session = new Session(control, socks, proc, dir);
+    session = new Session(control, socks, proc, dir, releaseLock);
     options.onSpawned?.(session);
     await waitBootstrapped(control, options.onProgress, options.signal);
+    if (keptGuard !== null && options.onGuardChanged !== undefined) await checkGuard(control, keptGuard, options.onGuardChanged);
     startOver();
     return session;
   } catch (e) {
@@ -334,6 +371,7 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     else {
       control?.close();
       if (proc !== null) await stopTor(proc);
+      releaseLock();
       await removeDir(dir);
       exitCleanups.get(dir)?.();
       exitCleanups.delete(dir);
@@ -392,12 +430,18 @@ let exitHooked = false;
  * synchronously. Returns the function that unregisters it. However many sessions a process runs at
  * once (a page's process, the benchmark's crowd), it adds one `exit` listener, once.
  */
-function cleanupAtExit(pid: number | null, dir: string): () => void {
+function cleanupAtExit(pid: number | null, dir: string, afterKill: () => void = () => undefined): () => void {
   const onExit = (): void => {
     try {
       if (pid !== null) process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
+    }
+    try {
+      // The kept folder's lock: a SIGKILLed tor holds nothing any more (its fcntl lock went with it).
+      afterKill();
+    } catch {
+      // nothing more can be done at exit
     }
     try {
       rmSync(dir, { recursive: true, force: true });
@@ -411,6 +455,20 @@ function cleanupAtExit(pid: number | null, dir: string): () => void {
     process.once('exit', () => { for (const f of atExit) f(); });
   }
   return () => { atExit.delete(onExit); };
+}
+
+/**
+ * Whether tor now builds its circuits through the guard kept from the last session: if none of its
+ * built circuits starts there, `onChanged` is called. A notice only: a tor that does not answer is
+ * left to fail where it matters.
+ */
+async function checkGuard(control: ControlConnection, kept: string, onChanged: () => void): Promise<void> {
+  try {
+    const hops = builtFirstHops((await getInfo(control, ['circuit-status'])).get('circuit-status') ?? '');
+    if (hops.length > 0 && !hops.includes(kept)) onChanged();
+  } catch {
+    // no answer: no notice
+  }
 }
 
 /** Where the tor listens for SOCKS: our unix socket if it exists, else what GETINFO says. */

@@ -263,6 +263,14 @@ export function isLive(pid: number): boolean {
   return procInfo(pid) !== null;
 }
 
+/**
+ * When the live process at `pid` started (clock ticks after boot, from /proc/<pid>/stat), or null when
+ * there is none (or no /proc): with the pid, it names one process, whatever reuses the pid later.
+ */
+export function processStartTime(pid: number): string | null {
+  return procInfo(pid)?.startTime ?? null;
+}
+
 /** The process at `pid`, if it is live and its command line contains `mustContain`. */
 function ours(pid: number, mustContain: string): ProcInfo | null {
   const info = procInfo(pid);

@@ -21,7 +21,7 @@ import type { ControlConnection } from '../../src/tor/control/connection.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
 import { ClientTor, socksSocket, unixSocksPort } from '../helpers/client-tor.ts';
 import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
-import { eventually, snapshot, torsMentioning } from '../helpers/procs.ts';
+import { eventually, homeSnapshot, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
 const fx = new Fixture();
@@ -35,11 +35,11 @@ before(async () => {
   [alice, bob] = await Promise.all([fx.identity(), fx.identity()]);
   assert.equal((await run(alice.home, ['contacts', 'add', 'bob', bob.code])).code, 0);
   assert.equal((await run(bob.home, ['contacts', 'add', 'alice', alice.code])).code, 0);
-  stores = await Promise.all([alice.home, bob.home].map((h) => snapshot(h)));
+  stores = await Promise.all([alice.home, bob.home].map((h) => homeSnapshot(h)));
 });
 
 afterEach(async () => {
-  const now = await Promise.all([alice.home, bob.home].map((h) => snapshot(h)));
+  const now = await Promise.all([alice.home, bob.home].map((h) => homeSnapshot(h)));
   assert.deepEqual(now, stores, 'every store is byte-identical');
 });
 

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { talkTo, type ContactTalkHandle, type TalkEvent } from '../../src/app/index.ts';
 import { DAY_MS, rendezvousDays, utcDay } from '../../src/core/derive.ts';
 import { Fixture } from '../helpers/cli.ts';
-import { eventually, snapshot, torsMentioning } from '../helpers/procs.ts';
+import { eventually, homeSnapshot, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
 const fx = new Fixture();
@@ -143,7 +143,7 @@ async function peer(home: string, contact: string, clock: Clock, tmp: string): P
  */
 async function meetAcrossMidnight(aliceAt: number, bobAt: number, aliceClock = clockAt(aliceAt), aliceWall = false): Promise<void> {
   const { alice, bob } = await fx.pair();
-  const stores = await Promise.all([snapshot(alice.home), snapshot(bob.home)]);
+  const stores = await Promise.all([homeSnapshot(alice.home), homeSnapshot(bob.home)]);
   const [ta, tb] = await Promise.all([mkdtemp(join(work, 'a-')), mkdtemp(join(work, 'b-'))]);
   const bobClock = clockAt(bobAt);
   const a = await peer(alice.home, 'bob', aliceWall ? { wallClock: aliceClock } : { now: aliceClock }, ta);
@@ -172,7 +172,7 @@ async function meetAcrossMidnight(aliceAt: number, bobAt: number, aliceClock = c
     assert.ok(await eventually(async () => (await torsMentioning(tmp)).length === 0, 10_000), 'no tor is left');
     assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'no temp folder is left');
   }
-  assert.deepEqual(await Promise.all([snapshot(alice.home), snapshot(bob.home)]), stores, 'the stores are byte-identical');
+  assert.deepEqual(await Promise.all([homeSnapshot(alice.home), homeSnapshot(bob.home)]), stores, 'the stores are byte-identical');
 }
 
 test('the clocks cross UTC midnight during the rendezvous: every pair meets (both days; only the adjacent one; a clock that jumps)', { timeout: 240_000 }, async () => {

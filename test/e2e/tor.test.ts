@@ -23,7 +23,7 @@ import { readTorConfig, spawnSessionTor } from '../../src/tor/owner.ts';
 import { connectOnion } from '../../src/tor/socks.ts';
 import { ClientTor, socksSocket, unixSocksPort } from '../helpers/client-tor.ts';
 import { Fixture, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
-import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
+import { eventually, filesContaining, homeSnapshot, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
 const fx = new Fixture();
@@ -43,13 +43,13 @@ before(async () => {
   ] as const) {
     assert.equal((await run(home, ['contacts', 'add', name, code])).code, 0);
   }
-  stores = await Promise.all([alice.home, bob.home, carol.home].map((h) => snapshot(h)));
+  stores = await Promise.all([alice.home, bob.home, carol.home].map((h) => homeSnapshot(h)));
 });
 
 
 // After every test, whatever happened in it: the stores are byte-identical (a session never writes).
 afterEach(async () => {
-  const now = await Promise.all([alice.home, bob.home, carol.home].map((h) => snapshot(h)));
+  const now = await Promise.all([alice.home, bob.home, carol.home].map((h) => homeSnapshot(h)));
   assert.deepEqual(now, stores, 'every store is byte-identical');
 });
 
@@ -87,7 +87,7 @@ async function assertNothingLeft(tmp: string): Promise<void> {
 describe('sessions over the private Tor network', () => {
   test('a session opens, text flows both ways (short, long, Unicode), alice ends it, nothing is left', async () => {
     const [ta, tb] = [await privateTmp(), await privateTmp()];
-    const storesBefore = [await snapshot(alice.home), await snapshot(bob.home)];
+    const storesBefore = [await homeSnapshot(alice.home), await homeSnapshot(bob.home)];
     assert.deepEqual(await torsMentioning(ta), [], 'no tor runs before talk');
     const a = talk(alice.home, 'bob', ta);
     const b = talk(bob.home, 'alice', tb);
@@ -118,8 +118,8 @@ describe('sessions over the private Tor network', () => {
 
     await assertNothingLeft(ta);
     await assertNothingLeft(tb);
-    assert.deepEqual(await snapshot(alice.home), storesBefore[0], "alice's store is byte-identical");
-    assert.deepEqual(await snapshot(bob.home), storesBefore[1], "bob's store is byte-identical");
+    assert.deepEqual(await homeSnapshot(alice.home), storesBefore[0], "alice's store is byte-identical");
+    assert.deepEqual(await homeSnapshot(bob.home), storesBefore[1], "bob's store is byte-identical");
     for (const dir of [ta, tb, alice.home, bob.home]) {
       assert.deepEqual(await filesContaining(dir, secret), []);
       assert.deepEqual(await filesContaining(dir, 'hi alice'), []);

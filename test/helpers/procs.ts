@@ -66,6 +66,16 @@ export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   return out;
 }
 
+/**
+ * A home folder's snapshot without `HOME/tor`, where a spawned tor keeps its guards and directory
+ * cache between sessions (README § Guards): everything else of the home, the store above all, is to
+ * stay byte-identical across a session. What `tor/` holds is checked by its own tests (tor-guards).
+ */
+export async function homeSnapshot(home: string): Promise<Map<string, Buffer>> {
+  const kept = `${join(home, 'tor')}/`;
+  return new Map([...(await snapshot(home))].filter(([path]) => !path.startsWith(kept)));
+}
+
 /** Paths of files under `dir` whose bytes contain `needle` (UTF-8). */
 export async function filesContaining(dir: string, needle: string): Promise<string[]> {
   const bytes = Buffer.from(needle, 'utf8');

@@ -287,11 +287,42 @@ describe('rejections (asserted by code)', () => {
   });
 
   test('unknown content version inside a valid file → STORE_BAD_VERSION', async () => {
-    const plain = encodeContent(smallContent());
-    plain[0] = 2;
-    const fields: HeaderFields = { mode: 'no-passphrase', kdf: { logN: 1, r: 1, p: 1 }, salt: new Uint8Array(32).fill(3), nonce: new Uint8Array(12) };
-    const file = sealPlaintext(plain, fields, await deriveStoreKeys(fields, null));
-    await rejectsCode(decodeStore(file, NONE), 'STORE_BAD_VERSION');
+    for (const v of [0, 3, 255]) {
+      const plain = encodeContent(smallContent());
+      plain[0] = v;
+      const fields: HeaderFields = { mode: 'no-passphrase', kdf: { logN: 1, r: 1, p: 1 }, salt: new Uint8Array(32).fill(3), nonce: new Uint8Array(12) };
+      const file = sealPlaintext(plain, fields, await deriveStoreKeys(fields, null));
+      await rejectsCode(decodeStore(file, NONE), 'STORE_BAD_VERSION');
+    }
+  });
+
+  test('the amnesic setting: absent in older stores (not amnesic); version 2 only when on; a bad settings byte → STORE_CORRUPT', async () => {
+    const base = smallContent();
+    const old = encodeContent(base);
+    assert.equal(old[0], 1);
+    assert.equal(decodeContent(old).amnesic, false, 'a store written before the setting existed is not amnesic');
+    // Off: byte for byte what every earlier version wrote and reads.
+    assert.deepEqual(encodeContent({ ...base, amnesic: false }), old);
+    const on = encodeContent({ ...base, amnesic: true });
+    assert.equal(on[0], 2);
+    assert.equal(decodeContent(on).amnesic, true);
+    assert.deepEqual(decodeContent(on).contacts, decodeContent(old).contacts);
+    const file = await encodeStore({ ...smallContent(), amnesic: true }, NONE);
+    assert.equal((await decodeStore(file, NONE)).amnesic, true);
+    // The settings byte sits right after the last contact.
+    const at = 1 + 32 + 4 + 1 + 32 + 2 + 'Bob Builder'.length;
+    assert.equal(on[at], 1);
+    for (const bad of [0, 2, 0x81]) {
+      const b = new Uint8Array(on);
+      b[at] = bad;
+      assert.throws(() => decodeContent(b), { code: 'STORE_CORRUPT' }, `settings ${bad}`);
+    }
+    // A full block of contacts still leaves room for the byte (the plaintext grows a block instead).
+    const fill = { ...smallContent(), contacts: [contact('x'.repeat(BLOCK - 1 - 32 - 4 - 35))], amnesic: true };
+    assert.equal(encodeContent({ ...fill, amnesic: false }).length, BLOCK);
+    assert.equal(encodeContent(fill).length, 2 * BLOCK);
+    assert.equal(decodeContent(encodeContent(fill)).amnesic, true);
+    assert.throws(() => encodeContent({ ...smallContent(), amnesic: 1 as unknown as boolean }), TypeError);
   });
 
   test('oversized or invalid KDF parameters → STORE_CORRUPT from the header parser, without running scrypt', async () => {

@@ -8,7 +8,7 @@
  * (released, no copy kept) and counted, so that a long session costs bounded memory and the screen
  * can say that older messages are gone from it.
  */
-import type { ClosedEvent, TalkEvent } from '../../app/index.ts';
+import { errorWords, type ClosedEvent, type TalkEvent } from '../../app/index.ts';
 import { safeText } from './text.ts';
 
 /**
@@ -168,6 +168,10 @@ export function applyEvent(model: ChatModel, event: TalkEvent, at: Clock): void 
       if (model.torPercent === 100 && model.phase === 'starting_tor') model.phase = 'publishing';
       return;
     case 'published':
+      return;
+    case 'notice':
+      // Not a failure: said once, in the conversation's lines (the notice line is for what goes wrong).
+      info(model, at, errorWords(event.code));
       return;
     case 'window':
       model.windowMs = event.ms;

@@ -11,7 +11,7 @@ import { addOwnMessage, applyEvent, clockNow, createModel, readInput, wipeEntrie
 import { localTime } from './screen.ts';
 import { safeText } from './text.ts';
 import type { ChatOptions } from './tty.ts';
-import { endHeadline, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
+import { endHeadline, noticeWords, refusalWords, unknownCommandWords, wipedWords } from './words.ts';
 import { LineSplitter } from '../lines.ts';
 
 export interface PlainChatOptions extends Omit<ChatOptions, 'linger'> {
@@ -87,6 +87,9 @@ export async function runPlainChat(options: PlainChatOptions): Promise<ClosedEve
         break;
       case 'state':
         if (event.state === 'closing' && before !== 'closing') out('Ending the session…');
+        break;
+      case 'notice':
+        out(`Note: ${noticeWords(event.code)}`);
         break;
       case 'published':
       case 'sent':

@@ -1,9 +1,14 @@
+/** A notice from the layers under the session (not a failure), in plain words. */
+export function noticeWords(code: ErrorCode): string {
+  return errorWords(code);
+}
+
 /**
  * What the chat says, in one place: the phase as a person reads it, the hint under the messages, and
  * the words at the end (how the session ended, and what was wiped). Shared by the terminal view and
  * the plain one. Never a key, a safety number or an onion address.
  */
-import { errorWords, isEntrechatError } from '../../app/index.ts';
+import { errorWords, isEntrechatError, type ErrorCode } from '../../app/index.ts';
 import { clockText, secondsLeft, type ChatModel } from './model.ts';
 
 export type Tone = 'plain' | 'dim' | 'ok' | 'warn' | 'bad' | 'own' | 'peer' | 'accent';
