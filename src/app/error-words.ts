@@ -69,6 +69,8 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   TOR_CONFIG_INVALID: "The --tor-config file cannot be read, sets an option Entrechat does not allow (option names in full; the README lists the allowed ones), or Tor refused one of its lines; or the tor Entrechat started does not hold the options Entrechat set.",
   TOR_SOCKET_PATH: "No temp folder gives unix socket paths short enough (under 100 bytes) and without spaces: set TMPDIR to a short path such as /tmp.",
   TOR_BOOTSTRAP_TIMEOUT: "Tor did not finish starting within 120 s.",
+  TOR_TRANSPORT_MISSING: "The pluggable-transport program a ClientTransportPlugin line names (e.g. /usr/bin/obfs4proxy) is not installed, not a regular file, or not executable: install it with sudo apt-get install obfs4proxy, or correct the path.",
+  TOR_BRIDGE_UNREACHABLE: "Tor could reach none of the bridges of the --tor-config file (every attempt to connect failed): the bridges may be down or blocked too; get fresh bridge lines (README § Where Tor is blocked) and check the ClientTransportPlugin line.",
   TOR_EXITED: "Tor stopped during the attempt or the session, starting included (killed, crashed, or the system tor went away).",
   TOR_CONTROL_UNREACHABLE: "Nothing answers on the Tor control address given with --tor-control.",
   TOR_CONTROL_AUTH_FAILED: "Tor refused the control-port authentication (wrong password, unreadable cookie file, or no method Entrechat can use).",
