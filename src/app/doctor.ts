@@ -1,22 +1,27 @@
 /**
  * `entrechat doctor`: what Entrechat needs, checked one by one, each problem with its fix. It opens no
  * socket: the tor check runs `tor --verify-config` with the options a session uses (in a temp folder
- * it removes), which parses them and exits without starting.
+ * it removes), which parses them and exits without starting. With `--tor-config FILE`, also that file
+ * as `talk` would take it (the allowlist, the bridge lines), each transport program it names (missing:
+ * TOR_TRANSPORT_MISSING, with the install line), and the session's options with its lines.
  */
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isEntrechatError } from '../core/errors.ts';
+import { isEntrechatError, type EntrechatError } from '../core/errors.ts';
 import { DOCTOR_CHECK_TIMEOUT } from '../core/limits.ts';
 import { spawnTor, stopTor, torBinary } from '../tor/proc.ts';
 import { inspectStore } from '../store/store.ts';
 import { chooseTempBase } from '../tor/tempbase.ts';
 import { prepareStateDir } from '../tor/state-dir.ts';
+import { readTorConfig } from '../tor/owner.ts';
+import { bridgeConfig } from '../tor/torrc.ts';
+import { OBFS4_INSTALL } from '../tor/transport-plugin.ts';
 import { coreDumpsOff, readCoreLimit } from './hardening.ts';
 import { readSettings, torStateDir } from './settings.ts';
 
 export interface DoctorCheck {
-  readonly name: 'tor' | 'tor-config' | 'core-dumps' | 'temp-folder' | 'tor-state' | 'store';
+  readonly name: 'tor' | 'tor-config' | 'tor-config-file' | 'transport' | 'core-dumps' | 'temp-folder' | 'tor-state' | 'store';
   readonly ok: boolean;
   /** Works, with a weakness worth knowing (shown with `!`; the exit code stays 0). */
   readonly warn?: true;
@@ -40,7 +45,46 @@ async function runTor(args: string[], cwd: string): Promise<{ code: number | nul
   }
 }
 
-async function checkTor(work: string): Promise<DoctorCheck[]> {
+/**
+ * The `--tor-config` file as `talk` reads it: its lines, then each ClientTransportPlugin program.
+ * Returns the checks and, when the file passed, its path for `tor --verify-config`.
+ */
+function checkTorConfigFile(file: string): { checks: DoctorCheck[]; usable: boolean } {
+  try {
+    const text = readTorConfig(file);
+    const cfg = bridgeConfig(text);
+    const checks: DoctorCheck[] = [{
+      name: 'tor-config-file', ok: true,
+      detail: `${file}: accepted${cfg.useBridges ? `, ${cfg.bridges.length} bridge${cfg.bridges.length === 1 ? '' : 's'} (UseBridges 1)` : ''}`,
+    }];
+    for (const p of cfg.plugins) checks.push({ name: 'transport', ok: true, detail: `${p.transports.join(',')}: ${p.program} is installed` });
+    return { checks, usable: true };
+  } catch (e) {
+    const err = isEntrechatError(e) ? e : null;
+    if (err?.code === 'TOR_TRANSPORT_MISSING') {
+      return { checks: [{ name: 'tor-config-file', ok: true, detail: `${file}: accepted` }, transportMissing(err)], usable: false };
+    }
+    return {
+      checks: [{
+        name: 'tor-config-file', ok: false, detail: `${file}: ${err?.message ?? 'unreadable'}`,
+        fix: 'correct the file: README § Where Tor is blocked shows one that works', code: err?.code ?? 'TOR_CONFIG_INVALID',
+      }],
+      usable: false,
+    };
+  }
+}
+
+/** The ClientTransportPlugin check that failed (the first missing program, named in the message). */
+function transportMissing(err: EntrechatError): DoctorCheck {
+  const lyrebird = /\/lyrebird\b/.test(err.message);
+  return {
+    name: 'transport', ok: false, detail: err.message,
+    fix: lyrebird ? 'sudo apt-get install lyrebird where your Debian has it; else sudo apt-get install obfs4proxy and name /usr/bin/obfs4proxy' : OBFS4_INSTALL,
+    code: 'TOR_TRANSPORT_MISSING',
+  };
+}
+
+async function checkTor(work: string, torConfig: string | null): Promise<DoctorCheck[]> {
   let path: string;
   try {
     path = torBinary();
@@ -54,13 +98,16 @@ async function checkTor(work: string): Promise<DoctorCheck[]> {
   }
   const checks: DoctorCheck[] = [{ name: 'tor', ok: true, detail: `tor ${v} (${path})` }];
   const verify = await runTor([
-    '--verify-config', '--ignore-missing-torrc', '-f', '/dev/null', '--defaults-torrc', '/dev/null',
+    '--verify-config', '--ignore-missing-torrc', '-f', '/dev/null', '--defaults-torrc', torConfig ?? '/dev/null',
     '--DataDirectory', join(work, 'data'), '--ControlPort', 'auto', '--CookieAuthentication', '1',
     '--SocksPort', `unix:${join(work, 'socks.sock')} ExtendedErrors`, '--AvoidDiskWrites', '1',
   ], work);
+  const withFile = torConfig !== null ? ' with the --tor-config lines' : '';
   checks.push(verify.code === 0
-    ? { name: 'tor-config', ok: true, detail: 'tor accepts the options of a session' }
-    : { name: 'tor-config', ok: false, detail: `tor refuses the options of a session: ${verify.output.split('\n').pop() ?? ''}`, fix: 'update tor (0.4.8 or later): sudo apt-get install tor', code: 'TOR_SPAWN_FAILED' });
+    ? { name: 'tor-config', ok: true, detail: `tor accepts the options of a session${withFile}` }
+    : torConfig !== null
+      ? { name: 'tor-config', ok: false, detail: `tor refuses the options of a session${withFile}: ${verify.output.split('\n').pop() ?? ''}`, fix: 'correct the --tor-config file (README § Where Tor is blocked), or update tor: sudo apt-get install tor', code: 'TOR_CONFIG_INVALID' }
+      : { name: 'tor-config', ok: false, detail: `tor refuses the options of a session: ${verify.output.split('\n').pop() ?? ''}`, fix: 'update tor (0.4.8 or later): sudo apt-get install tor', code: 'TOR_SPAWN_FAILED' });
   return checks;
 }
 
@@ -134,11 +181,18 @@ async function checkTorState(home: string): Promise<DoctorCheck> {
   return { name: 'tor-state', ok: true, detail: `${dir}: private; tor keeps its guards and directory cache there between sessions` };
 }
 
+export interface DoctorOptions {
+  /** A `--tor-config` file to check as `talk` would take it. */
+  readonly torConfig?: string;
+}
+
 /** Runs every check; never throws for what it checks. */
-export async function doctor(home: string): Promise<DoctorCheck[]> {
+export async function doctor(home: string, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const work = await mkdtemp(join(tmpdir(), 'entrechat-doctor-'));
   try {
-    return [...(await checkTor(work)), checkCoreDumps(), await checkTempFolder(), await checkTorState(home), await checkStore(home)];
+    const file = options.torConfig !== undefined ? checkTorConfigFile(options.torConfig) : null;
+    const tor = await checkTor(work, file?.usable === true && options.torConfig !== undefined ? options.torConfig : null);
+    return [...tor, ...(file?.checks ?? []), checkCoreDumps(), await checkTempFolder(), await checkTorState(home), await checkStore(home)];
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -72,6 +72,8 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   TOR_STATE_LOCKED: "Another talk of this identity is using its Tor folder right now (Tor allows one at a time): wait until it ends, or start this one with --amnesic (a fresh Tor, with a new entry guard).",
   TOR_GUARD_CHANGED: "Not a failure: Tor used a different entry guard than in your last session (the old one is down or was dropped from the network). If this happens often, someone may be blocking your guards.",
   TOR_BOOTSTRAP_TIMEOUT: "Tor did not finish starting within 120 s.",
+  TOR_TRANSPORT_MISSING: "The pluggable-transport program a ClientTransportPlugin line names (e.g. /usr/bin/obfs4proxy) is not installed, not a regular file, or not executable: install it with sudo apt-get install obfs4proxy, or correct the path.",
+  TOR_BRIDGE_UNREACHABLE: "Tor could reach none of the bridges of the --tor-config file (every attempt to connect failed): the bridges may be down or blocked too; get fresh bridge lines (README § Where Tor is blocked) and check the ClientTransportPlugin line.",
   TOR_EXITED: "Tor stopped during the attempt or the session, starting included (killed, crashed, or the system tor went away).",
   TOR_CONTROL_UNREACHABLE: "Nothing answers on the Tor control address given with --tor-control.",
   TOR_CONTROL_AUTH_FAILED: "Tor refused the control-port authentication (wrong password, unreadable cookie file, or no method Entrechat can use).",

@@ -73,14 +73,15 @@ Usage:
   entrechat contacts verify NAME [--yes]   compare the safety number with NAME, then mark them verified
   entrechat passphrase [--new-passphrase-file FILE | --no-passphrase --yes]   change the store's passphrase
   entrechat settings [amnesic on|off] [--json]   show or change the identity's settings
-  entrechat doctor [--json]            check tor and the store; each problem with its fix
+  entrechat doctor [--tor-config FILE] [--json]   check tor and the store (and that file, as talk
+                                       would take it); each problem with its fix
   entrechat demo [--script]            chat with a bot over a private Tor network on this machine
                                        (--script: a scripted session, printed as a transcript)
   entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--idle-limit SECONDS]
                 [--session-limit SECONDS] [--amnesic] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
-  entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
+  entrechat testnet up --dir DIR [--base-port N] [--bridge]   a private Tor network on 127.0.0.1 (tests, demo)
   entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
 
 Options:
@@ -96,7 +97,8 @@ Options:
                            60 to 7200); the stricter of both sides' limits applies
   --session-limit SECONDS  (talk) the session ends after this long in any case (default 7200, 60 to
                            86400); the stricter of both sides' limits applies
-  --tor-config FILE        (talk) extra torrc lines for the tor Entrechat starts (e.g. a test network's)
+  --tor-config FILE        (talk, doctor) extra torrc lines for the tor Entrechat starts: a test
+                           network's, or bridges where Tor is blocked (README § Where Tor is blocked)
   --amnesic                (talk, init) a fresh tor every session, its folder deleted at the end: no
                            entry guard kept in $ENTRECHAT_HOME/tor (init: remembered in the store)
   --tor-control ADDR       (talk) use a running tor instead (Tails, Whonix, a system tor):
@@ -477,7 +479,8 @@ async function interactiveDemo(
 
 /** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
 async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
-  const checks = await doctor(home);
+  const torConfig = values['tor-config'];
+  const checks = await doctor(home, torConfig !== undefined ? { torConfig } : {});
   if (values.json === true) io.out(jsonLine(checks));
   else {
     for (const c of checks) {

@@ -15,10 +15,12 @@ interface Io {
 }
 
 export const TESTNET_HELP = `Usage:
-  entrechat testnet up --dir DIR [--base-port N]
+  entrechat testnet up --dir DIR [--base-port N] [--bridge]
       Starts a private Tor network (3 authorities + 2 relays) on 127.0.0.1 in DIR (new or empty),
       prints progress on stderr and, once ready, DIR/client.torrc on stdout: give that file to
       \`entrechat talk --tor-config\`. N is the first of 15 consecutive ports (default: a free range).
+      --bridge: also an obfs4 bridge of that network (3 more ports; needs obfs4proxy or lyrebird), and
+      DIR/bridge.torrc, printed on stdout too: the lines to reach the network only through it.
   entrechat testnet down --dir DIR
       Stops the network in DIR (only the tors it started) and removes DIR.
 
@@ -30,6 +32,7 @@ const OPTIONS = {
   'help': { type: 'boolean', short: 'h' },
   'dir': { type: 'string' },
   'base-port': { type: 'string' },
+  'bridge': { type: 'boolean' },
 } as const;
 
 const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
@@ -57,9 +60,9 @@ export async function cmdTestnet(argv: readonly string[], io: Io): Promise<numbe
   if (dir === undefined || dir === '') throw new UsageError('BAD_ARGUMENT', 'missing --dir DIR (see entrechat testnet --help)');
   switch (sub) {
     case 'up':
-      return up(dir, values['base-port'], io);
+      return up(dir, values['base-port'], values.bridge === true, io);
     case 'down':
-      if (values['base-port'] !== undefined) throw new UsageError('BAD_ARGUMENT', '--base-port goes with testnet up');
+      if (values['base-port'] !== undefined || values.bridge !== undefined) throw new UsageError('BAD_ARGUMENT', '--base-port and --bridge go with testnet up');
       await testnetDown(dir);
       io.err(`entrechat: test network stopped, ${dir} removed`);
       return EXIT.OK;
@@ -68,7 +71,7 @@ export async function cmdTestnet(argv: readonly string[], io: Io): Promise<numbe
   }
 }
 
-async function up(dir: string, basePortText: string | undefined, io: Io): Promise<number> {
+async function up(dir: string, basePortText: string | undefined, bridge: boolean, io: Io): Promise<number> {
   let basePort: number | undefined;
   if (basePortText !== undefined) {
     if (!/^\d{1,5}$/.test(basePortText)) throw new UsageError('BAD_ARGUMENT', '--base-port must be a port number');
@@ -96,9 +99,11 @@ async function up(dir: string, basePortText: string | undefined, io: Io): Promis
       dir,
       ...(basePort !== undefined ? { basePort } : {}),
       signal: ac.signal,
+      ...(bridge ? { bridge: true } : {}),
       onProgress: (line) => { io.err(line); },
     });
     io.out(net.clientTorrc);
+    if (net.bridgeTorrc !== undefined) io.out(net.bridgeTorrc);
     return EXIT.OK;
   } catch (e) {
     if (interrupted.by !== null) return 128 + SIGNAL_NUMBERS[interrupted.by];

@@ -106,6 +106,12 @@ export const DRAIN_TIMEOUT = 30 * SECOND;
 export const MAX_CONTROL_LINE = 64 * 1024;
 /** Largest control-port reply or event, data blocks included (1 MiB): bounds memory per reply; we never ask for bulk data. */
 export const MAX_CONTROL_REPLY = 1024 * 1024;
+/**
+ * Connection attempts to every bridge of a `--tor-config` (counted from tor's ORCONN events), none of
+ * them successful, before the start fails with TOR_BRIDGE_UNREACHABLE. Tor retries a bridge it cannot
+ * reach after 1, 1, 1, 2, 3… s, and never gives up by itself: 4 attempts are about 3 s of failures.
+ */
+export const BRIDGE_ATTEMPTS = 4;
 /** Largest `--tor-config` file (64 KiB): a client's torrc lines (bridges, proxies) take a few KiB; bounds reading. */
 export const TOR_CONFIG_MAX_BYTES = 64 * 1024;
 /**

@@ -26,7 +26,9 @@ import { isLive, spawnTor, stopTor, waitForFile, type TorProcess } from './proc.
 import { makeSessionDir, sessionDirCandidates } from './session-dir.ts';
 import { builtFirstHops, isTorLockMessage, keptPrimaryGuard, lockStateDir, prepareStateDir, type StateLock } from './state-dir.ts';
 import type { SocksEndpoint } from './socks.ts';
-import { checkTorConfig } from './torrc.ts';
+import { bridgeConfig, checkTorConfig } from './torrc.ts';
+import { BridgeWatch } from './bridge-watch.ts';
+import { checkTransportProgram } from './transport-plugin.ts';
 import { chooseTempBase } from './tempbase.ts';
 
 export interface BootstrapProgress {
@@ -64,8 +66,9 @@ export function torGone(e: unknown): unknown {
 /**
  * Reads and checks a `--tor-config` file: torrc lines to add to a spawned tor (how a session joins the
  * private test network, or a censored network through bridges or a proxy). Only the options of
- * {@link TORRC_ALLOWED} are accepted, however they are spelled (see torrc.ts).
- * @throws TorError TOR_CONFIG_INVALID
+ * {@link TORRC_ALLOWED} are accepted, however they are spelled (see torrc.ts), and every
+ * pluggable-transport program it names must be installed (transport-plugin.ts).
+ * @throws TorError TOR_CONFIG_INVALID, TOR_TRANSPORT_MISSING
  */
 export function readTorConfig(file: string): string {
   let text: string;
@@ -87,6 +90,7 @@ export function readTorConfig(file: string): string {
     if (fd !== null) closeSync(fd);
   }
   checkTorConfig(text);
+  for (const plugin of bridgeConfig(text).plugins) checkTransportProgram(plugin.program);
   return text;
 }
 
@@ -192,9 +196,10 @@ async function removeDir(dir: string): Promise<void> {
 /**
  * Waits for bootstrap to reach 100 %, reporting progress from `STATUS_CLIENT` events (and the current
  * phase first, from `GETINFO status/bootstrap-phase`). Settles promptly once `signal` aborts or the
- * control connection closes.
+ * control connection closes. With `bridges` (a tor with `UseBridges 1`), also watches its `ORCONN`
+ * events and fails with TOR_BRIDGE_UNREACHABLE when it can reach none of them (bridge-watch.ts).
  */
-async function waitBootstrapped(control: ControlConnection, onProgress: (p: BootstrapProgress) => void, signal: AbortSignal): Promise<void> {
+async function waitBootstrapped(control: ControlConnection, onProgress: (p: BootstrapProgress) => void, signal: AbortSignal, bridges?: BridgeWatch): Promise<void> {
   let unsubscribe = (): void => undefined;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -220,8 +225,10 @@ async function waitBootstrapped(control: ControlConnection, onProgress: (p: Boot
       unsubscribe = control.onEvent((event: Reply) => {
         const p = parseStatusClientBootstrap(event);
         if (p !== null) report(p.progress, p.summary);
+        const unreachable = bridges?.onEvent(event) ?? null;
+        if (unreachable !== null) settle(unreachable);
       });
-      setEvents(control, ['STATUS_CLIENT', 'HS_DESC'])
+      setEvents(control, bridges !== undefined ? ['STATUS_CLIENT', 'HS_DESC', 'ORCONN'] : ['STATUS_CLIENT', 'HS_DESC'])
         .then(() => getInfo(control, ['status/bootstrap-phase']))
         .then((info) => {
           const phase = parseBootstrapPhase(info.get('status/bootstrap-phase') ?? '');
@@ -264,7 +271,8 @@ export interface SpawnSessionOptions {
 
 /**
  * Spawns a tor for one session and waits for it to bootstrap.
- * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED, TOR_CONTROL_*
+ * @throws TorError TOR_NOT_FOUND, TOR_SPAWN_FAILED, TOR_CONFIG_INVALID, TOR_EXITED,
+ *   TOR_BRIDGE_UNREACHABLE, TOR_CONTROL_*
  */
 export async function spawnSessionTor(options: SpawnSessionOptions): Promise<TorSession> {
   const stateDir = options.stateDir;
@@ -361,7 +369,8 @@ export async function spawnSessionTor(options: SpawnSessionOptions): Promise<Tor
     const socks = await socksEndpoint(control, socksPath);
     session = new Session(control, socks, proc, dir, releaseLock);
     options.onSpawned?.(session);
-    await waitBootstrapped(control, options.onProgress, options.signal);
+    const bridges = options.extraConfig !== undefined ? bridgeConfig(options.extraConfig) : null;
+    await waitBootstrapped(control, options.onProgress, options.signal, bridges?.useBridges === true ? new BridgeWatch(bridges.bridges) : undefined);
     if (keptGuard !== null && options.onGuardChanged !== undefined) await checkGuard(control, keptGuard, options.onGuardChanged);
     startOver();
     return session;

@@ -10,6 +10,12 @@
  *   geoip, geoip6     empty GeoIP files (saves 2.5 s of CPU and 35 MiB per tor)
  *   NICK/             one DataDirectory per tor, with its torrc, notice.log and tor.pid
  *
+ * With `bridge: true` (`testnet up --bridge`), one more tor, `ecbridge0`, is an obfs4 bridge of that
+ * network (`BridgeRelay 1`, `PublishServerDescriptor 0`: the authorities never hear of it, as with a
+ * private bridge on the real network), its transport Debian's obfs4proxy or lyrebird; DIR/bridge.torrc
+ * then holds the lines a client needs to join the network through that bridge alone. {@link bridgeUp}
+ * adds such a bridge, in a folder of its own, to a network already running (a test run's).
+ *
  * Every tor is started with `-f DIR/NICK/torrc`, so its command line names DIR: `down` signals only
  * pids whose command line still does (stopPid), and nothing else.
  */
@@ -21,6 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { TorError, UsageError, isEntrechatError } from '../core/errors.ts';
 import { abortableSleep, spawnProcess, spawnTor, stopPid, stopPidsSync, stopTor, torBinary, type TorProcess } from './proc.ts';
+import { findObfs4Binary } from './transport-plugin.ts';
 
 export interface TestnetOptions {
   /** The folder to make the network in: must not exist, or be empty. */
@@ -38,6 +45,11 @@ export interface TestnetOptions {
    * run, so that a killed runner does not leave a network behind. Default: none (the network outlives us).
    */
   readonly ownerPid?: number;
+  /**
+   * Also start an obfs4 bridge of the network (3 more ports) and write DIR/bridge.torrc: the lines a
+   * client needs to reach the network only through it. Needs obfs4proxy (or lyrebird).
+   */
+  readonly bridge?: boolean;
 }
 
 export interface Testnet {
@@ -48,8 +60,27 @@ export interface Testnet {
   readonly relays: number;
   /** From the call to the complete consensus. */
   readonly readyMs: number;
-  /** First port of the range the network uses (PORTS_PER_NETWORK ports). */
+  /** First port of the range the network uses (PORTS_PER_NETWORK ports, BRIDGE_PORTS more with a bridge). */
   readonly basePort: number;
+  /** DIR/bridge.torrc, with `bridge: true`. */
+  readonly bridgeTorrc?: string;
+}
+
+/** An obfs4 bridge of a private network. */
+export interface TestnetBridge {
+  /** The folder of the bridge (the network's, or one of its own made by bridgeUp). */
+  readonly dir: string;
+  /** The client lines of the network, plus UseBridges, the Bridge line and ClientTransportPlugin. */
+  readonly bridgeTorrc: string;
+  /** The Bridge line alone (`Bridge obfs4 127.0.0.1:PORT FINGERPRINT cert=… iat-mode=0`). */
+  readonly bridgeLine: string;
+  /** Every TCP port of the network a client could reach directly (ORPorts, DirPorts): none of them with bridges. */
+  readonly networkPorts: readonly number[];
+  /** The bridge's obfs4 port: the only one a client with bridge.torrc connects to (through its obfs4 proxy). */
+  readonly obfs4Port: number;
+  /** The transport program in the Bridge/ClientTransportPlugin lines. */
+  readonly transport: string;
+  readonly readyMs: number;
 }
 
 export const AUTHORITIES = 3;
@@ -57,6 +88,10 @@ export const RELAYS = 2;
 /** Each tor gets three ports in the range: ORPort, DirPort (authorities only), ControlPort. */
 const PORTS_PER_NODE = 3;
 export const PORTS_PER_NETWORK = (AUTHORITIES + RELAYS) * PORTS_PER_NODE;
+/** A bridge's ports: ORPort, obfs4 listener, ControlPort. */
+export const BRIDGE_PORTS = 3;
+export const BRIDGE_NICK = 'ecbridge0';
+const BRIDGE_TORRC = 'bridge.torrc';
 export const READY_TIMEOUT_MS = 180_000;
 /** Random base ports are drawn below Linux's ephemeral range (32768+), where outgoing connections land. */
 const RANDOM_PORT_MIN = 12_000;
@@ -72,7 +107,7 @@ const STATE_FILE = 'testnet.json';
 const STATE_MARKER = 'entrechat-testnet/1';
 const CLIENT_TORRC = 'client.torrc';
 
-type Role = 'authority' | 'relay';
+type Role = 'authority' | 'relay' | 'bridge';
 
 interface NodeSpec {
   readonly nick: string;
@@ -126,29 +161,29 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-async function rangeFree(base: number): Promise<boolean> {
-  for (let p = base; p < base + PORTS_PER_NETWORK; p++) {
+async function rangeFree(base: number, count: number): Promise<boolean> {
+  for (let p = base; p < base + count; p++) {
     if (!(await portFree(p))) return false;
   }
   return true;
 }
 
-async function choosePorts(explicit: number | undefined): Promise<number> {
+async function choosePorts(explicit: number | undefined, count: number = PORTS_PER_NETWORK): Promise<number> {
   if (explicit !== undefined) {
-    if (!Number.isSafeInteger(explicit) || explicit < 1024 || explicit + PORTS_PER_NETWORK - 1 > 65_535) {
-      throw new UsageError('BAD_ARGUMENT', `the base port must be between 1024 and ${65_535 - PORTS_PER_NETWORK + 1}`);
+    if (!Number.isSafeInteger(explicit) || explicit < 1024 || explicit + count - 1 > 65_535) {
+      throw new UsageError('BAD_ARGUMENT', `the base port must be between 1024 and ${65_535 - count + 1}`);
     }
-    if (!(await rangeFree(explicit))) {
+    if (!(await rangeFree(explicit, count))) {
       throw new TorError('TESTNET_PORT_BUSY',
-        `a port in 127.0.0.1:${explicit}–${explicit + PORTS_PER_NETWORK - 1} is in use: stop the other network or pick another base port`);
+        `a port in 127.0.0.1:${explicit}–${explicit + count - 1} is in use: stop the other network or pick another base port`);
     }
     return explicit;
   }
   for (let i = 0; i < PORT_TRIES; i++) {
-    const base = randomInt(RANDOM_PORT_MIN, RANDOM_PORT_MAX - PORTS_PER_NETWORK);
-    if (await rangeFree(base)) return base;
+    const base = randomInt(RANDOM_PORT_MIN, RANDOM_PORT_MAX - count);
+    if (await rangeFree(base, count)) return base;
   }
-  throw new TorError('TESTNET_PORT_BUSY', `no free range of ${PORTS_PER_NETWORK} ports found on 127.0.0.1 in ${PORT_TRIES} tries`);
+  throw new TorError('TESTNET_PORT_BUSY', `no free range of ${count} ports found on 127.0.0.1 in ${PORT_TRIES} tries`);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -179,7 +214,7 @@ function parseState(text: string): State | null {
     if (typeof n !== 'object' || n === null) return null;
     const r = n as Record<string, unknown>;
     if (typeof r.nick !== 'string' || !/^[A-Za-z0-9]{1,19}$/.test(r.nick)) return null;
-    if (r.role !== 'authority' && r.role !== 'relay') return null;
+    if (r.role !== 'authority' && r.role !== 'relay' && r.role !== 'bridge') return null;
     if (r.pid !== null && (typeof r.pid !== 'number' || !Number.isSafeInteger(r.pid) || r.pid <= 1)) return null;
     nodes.push({ nick: r.nick, role: r.role, pid: r.pid });
   }
@@ -252,6 +287,217 @@ function clientTorrcText(dir: string, all: readonly NodeKeys[]): string {
     `GeoIPv6File ${join(dir, 'geoip6')}`,
     '',
   ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The obfs4 bridge
+
+interface BridgeSpec {
+  readonly orPort: number;
+  readonly obfs4Port: number;
+  readonly controlPort: number;
+}
+
+function bridgeSpec(base: number): BridgeSpec {
+  return { orPort: base, obfs4Port: base + 1, controlPort: base + 2 };
+}
+
+/** The client lines of a network (client.torrc without its comments). */
+function clientLines(clientTorrc: string): string[] {
+  return clientTorrc.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+function bridgeTorrcFor(data: string, spec: BridgeSpec, network: readonly string[], transport: string, ownerPid: number | undefined): string {
+  const lines = [
+    `# obfs4 bridge ${BRIDGE_NICK} of a private test network (entrechat testnet up --bridge)`,
+    // The network's client lines: TestingTorNetwork, DirAuthority…, GeoIP files.
+    ...network,
+    `DataDirectory ${data}`,
+    `Nickname ${BRIDGE_NICK}`,
+    `PidFile ${join(data, 'tor.pid')}`,
+    `Log notice file ${join(data, 'notice.log')}`,
+    'ShutdownWaitLength 0',
+    `ControlPort 127.0.0.1:${spec.controlPort}`,
+    'CookieAuthentication 1',
+    'SocksPort 0',
+    `ORPort 127.0.0.1:${spec.orPort}`,
+    'Address 127.0.0.1',
+    'AssumeReachable 1',
+    'ExitRelay 0',
+    'ExitPolicy reject *:*',
+    'ContactInfo entrechat-testnet@localhost',
+    // A private bridge: the authorities never get its descriptor; clients need only its Bridge line.
+    'BridgeRelay 1',
+    'BridgeDistribution none',
+    'PublishServerDescriptor 0',
+    `ServerTransportPlugin obfs4 exec ${transport}`,
+    `ServerTransportListenAddr obfs4 127.0.0.1:${spec.obfs4Port}`,
+    'ExtORPort auto',
+  ];
+  if (ownerPid !== undefined) lines.push(`__OwningControllerProcess ${ownerPid}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** What DIR/bridge.json holds (for readBridge). */
+interface BridgeFile {
+  readonly marker: typeof STATE_MARKER;
+  readonly bridgeLine: string;
+  readonly networkPorts: readonly number[];
+  readonly obfs4Port: number;
+  readonly transport: string;
+  readonly readyMs: number;
+}
+
+/** The line obfs4proxy writes in pt_state/obfs4_bridgeline.txt, with the placeholders filled in. */
+function bridgeLineFrom(text: string, obfs4Port: number, fingerprint: string): string | null {
+  const m = /^Bridge obfs4 <IP ADDRESS>:<PORT> <FINGERPRINT> (cert=[A-Za-z0-9+/]{70}(?:==)? iat-mode=[0-2])\s*$/m.exec(text);
+  return m?.[1] === undefined ? null : `Bridge obfs4 127.0.0.1:${obfs4Port} ${fingerprint} ${m[1]}`;
+}
+
+/**
+ * Starts the bridge tor in `root/ecbridge0` once the network is ready, waits until it has bootstrapped
+ * and obfs4proxy has written its bridge line, then writes root/bridge.torrc and root/bridge.json.
+ * `onSpawn` records the pid before anything else happens. The caller stops it on failure.
+ */
+async function startBridge(args: {
+  readonly root: string;
+  readonly spec: BridgeSpec;
+  readonly clientTorrc: string;
+  readonly networkPorts: readonly number[];
+  readonly ownerPid: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number;
+  readonly progress: (line: string) => void;
+  readonly onSpawn: (proc: TorProcess) => Promise<void>;
+}): Promise<TestnetBridge> {
+  const t0 = Date.now();
+  const transport = findObfs4Binary();
+  if (transport === null) throw setupFailed('the bridge needs the obfs4 transport: sudo apt-get install obfs4proxy', '');
+  const data = join(args.root, BRIDGE_NICK);
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  await chmod(data, 0o700);
+  const network = clientLines(args.clientTorrc);
+  const torrc = join(data, 'torrc');
+  await writeFile(torrc, bridgeTorrcFor(data, args.spec, network, transport, args.ownerPid), { mode: 0o600 });
+  await runTool(`tor --verify-config for ${BRIDGE_NICK}`, spawnTor(['--defaults-torrc', '/dev/null', '--verify-config', '-f', torrc], { cwd: data }), args.signal);
+  const proc = spawnTor(['--defaults-torrc', '/dev/null', '-f', torrc], { cwd: data, detached: true });
+  await args.onSpawn(proc);
+  args.progress(`started the obfs4 bridge ${BRIDGE_NICK} on 127.0.0.1:${args.spec.obfs4Port} (${transport})`);
+  let bridgeLine: string | null = null;
+  for (;;) {
+    args.signal?.throwIfAborted();
+    const log = await readFile(join(data, 'notice.log'), 'utf8').catch(() => '');
+    if (proc.hasExited()) throw setupFailed(`${BRIDGE_NICK} exited while starting`, [proc.stderrTail(), log.trim().split('\n').slice(-8).join('\n')].join('\n'));
+    if (/Bootstrapped 100%/.test(log)) {
+      const fp = /^\S+ ([0-9A-F]{40})\s*$/m.exec(await readFile(join(data, 'fingerprint'), 'utf8').catch(() => ''))?.[1];
+      const line = await readFile(join(data, 'pt_state', 'obfs4_bridgeline.txt'), 'utf8').catch(() => '');
+      if (fp !== undefined) bridgeLine = bridgeLineFrom(line, args.spec.obfs4Port, fp);
+      if (bridgeLine !== null) break;
+    }
+    const left = args.deadline - Date.now();
+    if (left <= 0) throw new TorError('TESTNET_NOT_READY', `the obfs4 bridge ${BRIDGE_NICK} was not ready in time (bootstrap or bridge line missing)`);
+    await abortableSleep(Math.min(POLL_MS, left), args.signal);
+  }
+  const bridgeTorrc = join(args.root, BRIDGE_TORRC);
+  await writeAtomic(bridgeTorrc, [
+    '# Joins the private Tor test network only through its obfs4 bridge (made by `entrechat testnet up --bridge`):',
+    '# the same lines as client.torrc, and the three lines of README § Where Tor is blocked.',
+    ...network,
+    'UseBridges 1',
+    bridgeLine,
+    `ClientTransportPlugin obfs4 exec ${transport}`,
+    '',
+  ].join('\n'), 0o644);
+  const readyMs = Date.now() - t0;
+  const file: BridgeFile = { marker: STATE_MARKER, bridgeLine, networkPorts: args.networkPorts, obfs4Port: args.spec.obfs4Port, transport, readyMs };
+  await writeAtomic(join(args.root, 'bridge.json'), `${JSON.stringify(file, null, 2)}\n`, 0o644);
+  args.progress(`bridge ready in ${(readyMs / 1000).toFixed(1)} s: ${bridgeTorrc}`);
+  return { dir: args.root, bridgeTorrc, bridgeLine, networkPorts: args.networkPorts, obfs4Port: args.spec.obfs4Port, transport, readyMs };
+}
+
+/** Every ORPort and DirPort of a network whose range starts at `base`. */
+function networkPortsOf(base: number): number[] {
+  return nodeSpecs(base).flatMap((n) => (n.dirPort !== null ? [n.orPort, n.dirPort] : [n.orPort]));
+}
+
+/**
+ * The bridge of a folder made by `testnet up --bridge` or bridgeUp, or null when it has none.
+ */
+export async function readBridge(dir: string): Promise<TestnetBridge | null> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(join(dir, 'bridge.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+  const o = v as Partial<BridgeFile> | null;
+  if (o?.marker !== STATE_MARKER || typeof o.bridgeLine !== 'string' || !Array.isArray(o.networkPorts)
+    || typeof o.obfs4Port !== 'number' || typeof o.transport !== 'string' || typeof o.readyMs !== 'number') return null;
+  return { dir, bridgeTorrc: join(dir, BRIDGE_TORRC), bridgeLine: o.bridgeLine, networkPorts: o.networkPorts.filter((p): p is number => typeof p === 'number'), obfs4Port: o.obfs4Port, transport: o.transport, readyMs: o.readyMs };
+}
+
+export interface BridgeOptions {
+  /** The folder of a running network (made by testnetUp: it holds testnet.json and client.torrc). */
+  readonly network: string;
+  /** The bridge's own folder: must not exist, or be empty; stop it with testnetDown(dir). */
+  readonly dir: string;
+  readonly ownerPid?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (line: string) => void;
+  /** Default 60 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Adds an obfs4 bridge to a network already running (a test run's), in a folder of its own that
+ * testnetDown stops and removes. On failure, stops what it started and removes the folder.
+ * @throws TorError TESTNET_DIR_INVALID, TESTNET_PORT_BUSY, TESTNET_SETUP_FAILED, TESTNET_NOT_READY
+ */
+export async function bridgeUp(options: BridgeOptions): Promise<TestnetBridge> {
+  const progress = options.onProgress ?? ((): void => undefined);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  let networkState: State | null;
+  let clientTorrc: string;
+  try {
+    const net = await realpath(resolve(options.network));
+    networkState = parseState(await readFile(join(net, STATE_FILE), 'utf8'));
+    clientTorrc = await readFile(join(net, CLIENT_TORRC), 'utf8');
+  } catch (e) {
+    throw new TorError('TESTNET_DIR_INVALID', `${options.network} is not a running test network (no ${STATE_FILE} or ${CLIENT_TORRC})`, { cause: e });
+  }
+  if (networkState === null) throw new TorError('TESTNET_DIR_INVALID', `${options.network} holds no ${STATE_FILE} of ours`);
+  const requested = resolve(options.dir);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(requested)) throw new TorError('TESTNET_DIR_INVALID', 'the folder name holds a control character');
+  await checkEmptyDir(requested);
+  const base = await choosePorts(undefined, BRIDGE_PORTS);
+  await mkdir(requested, { recursive: true, mode: 0o700 });
+  await chmod(requested, 0o700);
+  const dir = await realpath(requested);
+  let state: State = { marker: STATE_MARKER, dir, basePort: base, nodes: [{ nick: BRIDGE_NICK, role: 'bridge', pid: null }] };
+  let proc: TorProcess | null = null;
+  let ok = false;
+  try {
+    await writeState(state);
+    const bridge = await startBridge({
+      root: dir, spec: bridgeSpec(base), clientTorrc, networkPorts: networkPortsOf(networkState.basePort),
+      ownerPid: options.ownerPid, signal: options.signal, deadline, progress,
+      onSpawn: async (p) => {
+        proc = p;
+        state = { ...state, nodes: [{ nick: BRIDGE_NICK, role: 'bridge', pid: p.pid }] };
+        await writeState(state);
+      },
+    });
+    (proc as TorProcess | null)?.release();
+    ok = true;
+    return bridge;
+  } finally {
+    if (!ok) {
+      const p = proc as TorProcess | null;
+      if (p !== null) await stopTor(p);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -450,7 +696,9 @@ export async function testnetUp(options: TestnetOptions): Promise<Testnet> {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(requested)) throw new TorError('TESTNET_DIR_INVALID', 'the folder name holds a control character');
   await checkEmptyDir(requested);
-  const base = await choosePorts(options.basePort);
+  const withBridge = options.bridge === true;
+  if (withBridge && findObfs4Binary() === null) throw setupFailed('the bridge needs the obfs4 transport: sudo apt-get install obfs4proxy', '');
+  const base = await choosePorts(options.basePort, PORTS_PER_NETWORK + (withBridge ? BRIDGE_PORTS : 0));
   signal?.throwIfAborted();
   let dir: string;
   try {
@@ -463,7 +711,13 @@ export async function testnetUp(options: TestnetOptions): Promise<Testnet> {
     throw new TorError('TESTNET_DIR_INVALID', `cannot create ${requested}`, { cause: e });
   }
   const procs = new Map<string, TorProcess>();
-  let state: State = { marker: STATE_MARKER, dir, basePort: base, nodes: nodeSpecs(base).map((s) => ({ nick: s.nick, role: s.role, pid: null })) };
+  let state: State = {
+    marker: STATE_MARKER, dir, basePort: base,
+    nodes: [
+      ...nodeSpecs(base).map((s) => ({ nick: s.nick, role: s.role, pid: null })),
+      ...(withBridge ? [{ nick: BRIDGE_NICK, role: 'bridge' as const, pid: null }] : []),
+    ],
+  };
   let ok = false;
   try {
     await writeState(state);
@@ -471,7 +725,7 @@ export async function testnetUp(options: TestnetOptions): Promise<Testnet> {
     await writeFile(geoip, '', { mode: 0o600 });
     await writeFile(join(dir, 'geoip6'), '', { mode: 0o600 });
 
-    progress(`testnet: ${dir}, ports 127.0.0.1:${base}–${base + PORTS_PER_NETWORK - 1}`);
+    progress(`testnet: ${dir}, ports 127.0.0.1:${base}–${base + PORTS_PER_NETWORK + (withBridge ? BRIDGE_PORTS : 0) - 1}`);
     const specs = nodeSpecs(base);
     const nodes = await limited(2, specs.map((s) => () => makeKeys(dir, s, geoip, signal)));
     progress(`keys: ${AUTHORITIES} authorities + ${RELAYS} relays (${elapsed(t0)})`);
@@ -498,12 +752,25 @@ export async function testnetUp(options: TestnetOptions): Promise<Testnet> {
 
     await waitReady(dir, nodes, procs, deadline, timeoutMs, signal, progress);
     const clientTorrc = join(dir, CLIENT_TORRC);
-    await writeAtomic(clientTorrc, clientTorrcText(dir, nodes), 0o644);
+    const clientText = clientTorrcText(dir, nodes);
+    await writeAtomic(clientTorrc, clientText, 0o644);
+    let bridge: TestnetBridge | null = null;
+    if (withBridge) {
+      bridge = await startBridge({
+        root: dir, spec: bridgeSpec(base + PORTS_PER_NETWORK), clientTorrc: clientText, networkPorts: networkPortsOf(base),
+        ownerPid: options.ownerPid, signal, deadline, progress,
+        onSpawn: async (p) => {
+          procs.set(BRIDGE_NICK, p);
+          state = { ...state, nodes: state.nodes.map((s) => (s.nick === BRIDGE_NICK ? { ...s, pid: p.pid } : s)) };
+          await writeState(state);
+        },
+      });
+    }
     for (const p of procs.values()) p.release();
     const readyMs = Date.now() - t0;
     progress(`ready in ${(readyMs / 1000).toFixed(1)} s: ${clientTorrc}`);
     ok = true;
-    return { dir, clientTorrc, authorities: AUTHORITIES, relays: RELAYS, readyMs, basePort: base };
+    return { dir, clientTorrc, authorities: AUTHORITIES, relays: RELAYS, readyMs, basePort: base, ...(bridge !== null ? { bridgeTorrc: bridge.bridgeTorrc } : {}) };
   } finally {
     if (!ok) {
       await Promise.all([...procs.values()].map((p) => stopTor(p)));

@@ -22,9 +22,32 @@
  * so such a key can only mean that option. Everything else is refused, including prefixes of allowed
  * names (write option names in full), `%include`, quoted values (tor's quoted strings have their own
  * escapes; no allowed option needs them) and NUL bytes (tor would stop reading there).
+ *
+ * The bridge options also have their values checked (README § Where Tor is blocked), so that a file
+ * that would not do what its author means is refused rather than run: `UseBridges` is 0 or 1; a
+ * `Bridge` line is `[TRANSPORT] IPv4:PORT|[IPv6]:PORT [FINGERPRINT] [KEY=VALUE…]` (arguments only with
+ * a transport; for obfs4, `cert=` and `iat-mode=` as bridges.torproject.org gives them); a
+ * `ClientTransportPlugin` line is `TRANSPORT[,TRANSPORT…] exec /ABSOLUTE/PATH [ARG…]` (tor runs the
+ * program itself, without a shell, in the session's folder; no argument may be an absolute path or
+ * hold `..`, so that what it writes goes with that folder; the proxy forms `socks4`/`socks5 ADDRESS`, which we cannot check,
+ * are refused); bridges without `UseBridges 1` (tor would ignore them and connect directly),
+ * `UseBridges 1` without a bridge, and a bridge whose transport no ClientTransportPlugin line provides
+ * are refused, and so is the `/` (clear) prefix on these three options (`/UseBridges 1` means
+ * UseBridges 0 to tor). Whether the program exists is checked before tor starts (transport-plugin.ts).
  */
 import { TorError } from '../core/errors.ts';
 import { TOR_CONFIG_MAX_BYTES } from '../core/limits.ts';
+
+/** A transport name as tor takes it (a C identifier: `string_is_C_identifier`). */
+const TRANSPORT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A bridge argument `KEY=VALUE`: printable ASCII without spaces, bounded. */
+const BRIDGE_ARG = /^[A-Za-z0-9_.-]{1,64}=[\x21-\x7e]{0,1024}$/;
+/** A transport program path: absolute, without spaces (tor splits the line on them) or shell-looking characters. */
+const PROGRAM_PATH = /^\/[A-Za-z0-9_.+/-]{1,255}$/;
+/** An argument for a transport program. */
+const PROGRAM_ARG = /^[A-Za-z0-9_.,:=@+/-]{1,256}$/;
+const MAX_PROGRAM_ARGS = 16;
+const MAX_BRIDGE_ARGS = 16;
 
 /**
  * The options a client tor may be given, each with why a user needs it (README § Which tor `talk`
@@ -149,10 +172,155 @@ export function allowedOption(key: string): string | null {
   return TORRC_ALLOWED.get(expanded)?.name ?? null;
 }
 
+/** A `Bridge` line's value, read (see the module comment). */
+export interface BridgeLine {
+  /** The transport (e.g. obfs4), or null for a plain bridge. */
+  readonly transport: string | null;
+  /** `IPv4:PORT` or `[IPv6]:PORT`. */
+  readonly address: string;
+  /** 40 upper-case hex digits, or null. */
+  readonly fingerprint: string | null;
+}
+
+function port(text: string): boolean {
+  return /^[1-9]\d{0,4}$/.test(text) && Number(text) <= 65_535;
+}
+
+function addressPort(text: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):(\d+)$/.exec(text);
+  if (v4 !== null) return v4.slice(1, 5).every((o) => /^(0|[1-9]\d{0,2})$/.test(o) && Number(o) <= 255) && port(v4[5] ?? '');
+  const v6 = /^\[([0-9A-Fa-f:.]{2,45})\]:(\d+)$/.exec(text);
+  return v6 !== null && (v6[1] ?? '').includes(':') && port(v6[2] ?? '');
+}
+
+/**
+ * Reads the value of a `Bridge` line; `where` names it in errors.
+ * @throws TorError TOR_CONFIG_INVALID
+ */
+export function parseBridgeLine(value: string, where = 'Bridge'): BridgeLine {
+  const words = value.split(/[ \t]+/).filter((w) => w !== '');
+  let i = 0;
+  let transport: string | null = null;
+  if (words[0] !== undefined && !words[0].includes(':')) {
+    transport = words[0];
+    if (!TRANSPORT_NAME.test(transport)) throw invalid(`${where}: the transport name is not one tor takes`);
+    i = 1;
+  }
+  const address = words[i] ?? '';
+  if (!addressPort(address)) throw invalid(`${where}: expected an IP address and port (1.2.3.4:443 or [2001:db8::1]:443) after the transport`);
+  i += 1;
+  let fingerprint: string | null = null;
+  if (words[i] !== undefined && /^\$?[0-9A-Fa-f]{40}$/.test(words[i] ?? '')) {
+    fingerprint = (words[i] ?? '').replace(/^\$/, '').toUpperCase();
+    i += 1;
+  }
+  const args = words.slice(i);
+  if (args.length > 0 && transport === null) throw invalid(`${where}: arguments need a transport (e.g. Bridge obfs4 …)`);
+  if (args.length > MAX_BRIDGE_ARGS) throw invalid(`${where}: more than ${MAX_BRIDGE_ARGS} arguments`);
+  const keys = new Map<string, string>();
+  for (const arg of args) {
+    if (!BRIDGE_ARG.test(arg)) throw invalid(`${where}: an argument is not KEY=VALUE in printable characters (a fingerprint is 40 hex digits)`);
+    const eq = arg.indexOf('=');
+    const key = arg.slice(0, eq);
+    if (keys.has(key)) throw invalid(`${where}: the argument ${key} is given twice`);
+    keys.set(key, arg.slice(eq + 1));
+  }
+  if (transport === 'obfs4') {
+    const cert = keys.get('cert');
+    if (cert === undefined || !/^[A-Za-z0-9+/]{70}(==)?$/.test(cert)) throw invalid(`${where}: an obfs4 bridge needs cert= (70 base64 characters, as bridges.torproject.org gives it)`);
+    const iat = keys.get('iat-mode');
+    if (iat !== undefined && !/^[012]$/.test(iat)) throw invalid(`${where}: iat-mode is 0, 1 or 2`);
+    for (const key of keys.keys()) {
+      if (key !== 'cert' && key !== 'iat-mode') throw invalid(`${where}: obfs4 takes only cert= and iat-mode=`);
+    }
+  }
+  return { transport, address, fingerprint };
+}
+
+/** A `ClientTransportPlugin` line's value, read. */
+export interface TransportPluginLine {
+  readonly transports: readonly string[];
+  /** The absolute path of the program tor runs. */
+  readonly program: string;
+  readonly args: readonly string[];
+}
+
+/**
+ * Reads the value of a `ClientTransportPlugin` line; `where` names it in errors.
+ * @throws TorError TOR_CONFIG_INVALID
+ */
+export function parseTransportPluginLine(value: string, where = 'ClientTransportPlugin'): TransportPluginLine {
+  const words = value.split(/[ \t]+/).filter((w) => w !== '');
+  const [names, mode, program, ...args] = words;
+  const transports = (names ?? '').split(',');
+  if (names === undefined || !transports.every((t) => TRANSPORT_NAME.test(t))) throw invalid(`${where}: expected transport names (e.g. obfs4) first`);
+  if (mode !== 'exec') {
+    throw invalid(`${where}: only the form "TRANSPORT exec /PATH/TO/PROGRAM" is accepted (e.g. ClientTransportPlugin obfs4 exec /usr/bin/obfs4proxy); a proxy address cannot be checked`);
+  }
+  if (program === undefined || !PROGRAM_PATH.test(program) || program.split('/').includes('..')) {
+    throw invalid(`${where}: the program must be an absolute path (e.g. /usr/bin/obfs4proxy), without spaces or ..`);
+  }
+  if (args.length > MAX_PROGRAM_ARGS || !args.every((a) => PROGRAM_ARG.test(a))) {
+    throw invalid(`${where}: at most ${MAX_PROGRAM_ARGS} program arguments, of letters, digits and . , : = @ + / - _`);
+  }
+  // The program runs in the session's folder: a relative file (a log) stays there and goes with it; a
+  // path elsewhere would leave something behind.
+  if (args.some((a) => a.startsWith('/') || a.split('/').includes('..'))) {
+    throw invalid(`${where}: a program argument names a file outside the session's folder (use a relative name, or none)`);
+  }
+  return { transports, program, args };
+}
+
+/** What a checked `--tor-config` says about bridges. */
+export interface BridgeConfig {
+  /** UseBridges is 1 (the last line wins, as in tor). */
+  readonly useBridges: boolean;
+  readonly bridges: readonly BridgeLine[];
+  readonly plugins: readonly TransportPluginLine[];
+}
+
+/**
+ * Reads and checks the bridge options of torrc text whose keys were already checked (checkTorConfig
+ * calls it); cross-checks them as the module comment says. Pure.
+ * @throws TorError TOR_CONFIG_INVALID
+ */
+export function bridgeConfig(text: string): BridgeConfig {
+  let useBridges = false;
+  const bridges: BridgeLine[] = [];
+  const plugins: TransportPluginLine[] = [];
+  for (const entry of parseTorrc(text)) {
+    const name = allowedOption(entry.key);
+    const value = entry.value ?? '';
+    const where = `--tor-config line ${entry.line}: ${name ?? ''}`;
+    if ((name === 'UseBridges' || name === 'Bridge' || name === 'ClientTransportPlugin') && entry.key.startsWith('/')) {
+      // "/UseBridges 1" resets UseBridges to 0 in tor, whatever its value says.
+      throw invalid(`${where}: the / (clear) prefix is not accepted on bridge options`);
+    }
+    if (name === 'UseBridges') {
+      if (value !== '0' && value !== '1') throw invalid(`${where} is 0 or 1`);
+      useBridges = value === '1';
+    } else if (name === 'Bridge') {
+      bridges.push(parseBridgeLine(value, where));
+    } else if (name === 'ClientTransportPlugin') {
+      plugins.push(parseTransportPluginLine(value, where));
+    }
+  }
+  if (bridges.length > 0 && !useBridges) throw invalid('--tor-config has Bridge lines but not "UseBridges 1": tor would ignore them and connect to the Tor network directly');
+  if (useBridges && bridges.length === 0) throw invalid('--tor-config has "UseBridges 1" but no Bridge line');
+  const provided = new Set(plugins.flatMap((p) => p.transports));
+  for (const b of bridges) {
+    if (b.transport !== null && !provided.has(b.transport)) {
+      throw invalid(`--tor-config has a ${b.transport} bridge but no "ClientTransportPlugin ${b.transport} exec /PATH/TO/PROGRAM" line (for obfs4: ClientTransportPlugin obfs4 exec /usr/bin/obfs4proxy)`);
+    }
+  }
+  return { useBridges, bridges, plugins };
+}
+
 /**
  * Checks the text of a `--tor-config` file: every line must set an allowed option.
  * @throws TorError TOR_CONFIG_INVALID for a file over TOR_CONFIG_MAX_BYTES, a NUL byte, `%include`, a
- *   quoted value, or any option that is not allowed (whatever its spelling)
+ *   quoted value, any option that is not allowed (whatever its spelling), or bridge options that do
+ *   not check (see the module comment)
  */
 export function checkTorConfig(text: string): void {
   if (Buffer.byteLength(text, 'utf8') > TOR_CONFIG_MAX_BYTES) throw invalid(`--tor-config is over ${TOR_CONFIG_MAX_BYTES} bytes`);
@@ -165,4 +333,5 @@ export function checkTorConfig(text: string): void {
     }
     if (entry.value === null) throw invalid(`--tor-config line ${entry.line}: quoted values are not supported`);
   }
+  bridgeConfig(text);
 }

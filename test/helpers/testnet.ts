@@ -8,7 +8,7 @@ import { after } from 'node:test';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testnetDown, testnetDownSync, testnetUp } from '../../src/tor/testnet.ts';
+import { bridgeUp, readBridge, testnetDown, testnetDownSync, testnetUp, type TestnetBridge } from '../../src/tor/testnet.ts';
 
 export const TESTNET_DIR_ENV = 'ENTRECHAT_TESTNET_DIR';
 
@@ -34,10 +34,28 @@ async function stopOwn(): Promise<void> {
   await testnetDown(dir).catch(() => rm(dir, { recursive: true, force: true }));
 }
 
-// Registered at import, i.e. at the top level of the test file: runs after the file's last test.
-after(stopOwn);
+let ownBridge: Promise<TestnetBridge> | null = null;
+let ownBridgeDir: string | null = null;
+
+async function stopOwnBridge(): Promise<void> {
+  const dir = ownBridgeDir;
+  ownBridgeDir = null;
+  ownBridge = null;
+  if (dir === null) return;
+  await testnetDown(dir).catch(() => rm(dir, { recursive: true, force: true }));
+}
+
+// Registered at import, i.e. at the top level of the test file: runs after the file's last test (the
+// bridge first: it is a tor of that network).
+after(async () => {
+  await stopOwnBridge();
+  await stopOwn();
+});
 // An interrupted run (the test runner exits on SIGINT/SIGTERM without running `after` hooks).
-process.on('exit', () => { if (ownDir !== null) testnetDownSync(ownDir); });
+process.on('exit', () => {
+  if (ownBridgeDir !== null) testnetDownSync(ownBridgeDir);
+  if (ownDir !== null) testnetDownSync(ownDir);
+});
 
 /**
  * The run's network, or (a file run on its own) one started for this file and stopped after it.
@@ -66,4 +84,26 @@ export async function sharedTestnet(t?: AfterHost): Promise<SharedTestnet> {
   }
   t?.after(stopOwn);
   return own;
+}
+
+/**
+ * An obfs4 bridge of the run's network: the network's own if it was made with `testnet up --bridge`,
+ * else one started for this file (bridgeUp, in a folder of its own; about 3 s) and stopped after it.
+ */
+export async function sharedBridge(): Promise<TestnetBridge> {
+  const net = await sharedTestnet();
+  const built = await readBridge(net.dir);
+  if (built !== null) return built;
+  if (ownBridge === null) {
+    ownBridge = (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'entrechat-bridge-'));
+      ownBridgeDir = dir;
+      // bridgeUp wants a folder that does not exist or is empty: it is.
+      const bridge = await bridgeUp({ network: net.dir, dir, ownerPid: process.pid });
+      process.stderr.write(`# obfs4 bridge for this file ready in ${(bridge.readyMs / 1000).toFixed(1)} s\n`);
+      return bridge;
+    })();
+    ownBridge.catch(() => { ownBridge = null; ownBridgeDir = null; });
+  }
+  return ownBridge;
 }

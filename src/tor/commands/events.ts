@@ -84,6 +84,33 @@ export function parseBootstrapPhase(value: string): BootstrapStatus | null {
   return kv === null ? null : bootstrapFrom(kv, 0);
 }
 
+export interface OrConnEvent {
+  /** `$FINGERPRINT~nickname`, `$FINGERPRINT`, or `ADDRESS:PORT` when tor knows no identity. */
+  readonly target: string;
+  /** NEW, LAUNCHED, CONNECTED, FAILED, CLOSED, or one tor adds later. */
+  readonly status: string;
+  readonly reason?: string;
+}
+
+/**
+ * Reads a `650 ORCONN <target> <status> [REASON=…] [NCIRCS=…] [ID=…]` event (§4.1.3); null for any
+ * other event. Captured from tor 0.4.9, a bridge on a closed port:
+ *
+ *   650 ORCONN $0123…4567 LAUNCHED ID=8
+ *   650 ORCONN 127.0.0.1:1 LAUNCHED ID=5          (a bridge line without a fingerprint)
+ *   650 ORCONN $FBBC…546A~ecbridge0 CONNECTED ID=4
+ */
+export function parseOrConn(event: Reply): OrConnEvent | null {
+  const text = eventText(event);
+  if (text?.startsWith('ORCONN ') !== true) return null;
+  const kv = safeParse(text);
+  if (kv === null) return null;
+  const [, target, status] = kv.positional;
+  if (target === undefined || status === undefined || !/^[A-Z_]+$/.test(status) || target.length > 256) return null;
+  const reason = kv.values.get('REASON');
+  return { target, status, ...(reason !== undefined ? { reason } : {}) };
+}
+
 export interface HsDescEvent {
   /** REQUESTED, UPLOAD, RECEIVED, UPLOADED, IGNORE, FAILED, CREATED, or one tor adds later. */
   readonly action: string;
