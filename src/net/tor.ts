@@ -7,9 +7,10 @@
  * dial the peer's derived onion through Tor's SOCKS port after `ONION_CLIENT_AUTH_ADD` of our own
  * client-authorization key. Each onion forwards to a listener of ours: a unix socket in the session's
  * 0700 folder for a tor we spawned or a borrowed tor that runs as our user on this machine (see
- * reachesOurSockets), else 127.0.0.1 (a system tor running as its own user, Tails, Whonix). Anyone on
- * this machine can connect to that one: a connection that fails its handshake there is only
- * `rejected` (INBOUND_UNAUTHENTICATED), and the attempt goes on.
+ * reachesOurSockets), else TCP: 127.0.0.1 (a system tor running as its own user, Tails), or the
+ * address and ports of `--tor-listen` (a Whonix-Workstation, whose tor is on the Gateway). Anyone who
+ * can reach that one may connect: a connection that fails its handshake there is only `rejected`
+ * (INBOUND_UNAUTHENTICATED), and the attempt goes on.
  *
  * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). So the
  * first dial waits (at most FIRST_DIAL_WAIT) for our own first descriptor upload, and on a tor of our
