@@ -240,6 +240,12 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
         ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
         clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
+      }).catch((e: unknown) => {
+        // Whonix's profile allows only its fixed ports: a refused ADD_ONION there may just lack --tor-listen.
+        if (tor.kind === 'attach' && tor.listen === undefined && isEntrechatError(e) && e.code === 'TOR_COMMAND_FILTERED') {
+          e.message += '; on a Whonix-Workstation, start talk with --tor-listen 0.0.0.0:17740 (the ports the profile and the firewall open)';
+        }
+        throw e;
       });
       entry.serviceId = serviceId;
       if (serviceId !== d.ownOnion.address) {

@@ -50,6 +50,11 @@ export class OnionGrater {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** Its log for an assertion message: keys and onion addresses (ADD_ONION lines hold them) cut out. */
+  shown(): string {
+    return this.log.slice(-1500).replace(/[a-z2-7]{56}/g, '<onion>').replace(/[A-Za-z0-9+/]{40,}={0,2}/g, '<key>');
+  }
+
   /** The lines onion-grater printed for refused commands ("command filtered: …"), without the client part. */
   filtered(): string[] {
     return [...this.log.matchAll(/command filtered: ([^\n]*)/g)].map((m) => (m[1] ?? '').trim());
@@ -70,7 +75,7 @@ export class OnionGrater {
     this.child.stderr.on('data', (d: Buffer) => { this.log += d.toString(); });
     const deadline = Date.now() + 15_000;
     while (!(await this.#answers())) {
-      if (this.child.exitCode !== null || Date.now() > deadline) throw new Error(`onion-grater did not start: ${this.log.slice(-800)}`);
+      if (this.child.exitCode !== null || Date.now() > deadline) throw new Error(`onion-grater did not start: ${this.shown()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
