@@ -29,7 +29,8 @@ ensure_npm_deps() {
 # The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
 # strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
 # tests run the command line in real terminals).
-ENTRECHAT_DEBS=(tor strace tmux)
+# python3-stem python3-psutil python3-yaml: Whonix's onion-grater, run in test/e2e/tor-grater.test.ts.
+ENTRECHAT_DEBS=(tor strace tmux python3-stem python3-psutil python3-yaml)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {

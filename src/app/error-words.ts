@@ -82,6 +82,8 @@ export const ERROR_WORDS: Readonly<Record<ErrorCode, string>> = {
   TOR_CONTROL_PROTOCOL: "Tor's control port sent something that is not a control-protocol reply (or a line over 64 KiB, or a reply over 1 MiB).",
   TOR_CONTROL_CLOSED: "Tor closed the control connection.",
   TOR_COMMAND_FAILED: "Tor answered a control command with an error (its status code and text are shown).",
+  TOR_COMMAND_FILTERED: "A control-port filter (onion-grater, on Tails and Whonix) refused a command Entrechat needs: install Entrechat's onion-grater profile (on Tails in /etc/onion-grater.d/, on Whonix-Gateway in /usr/local/etc/onion-grater-merger.d/; see the README), then check with entrechat doctor --tor-control ADDR. On a Whonix-Workstation, talk also needs --tor-listen 0.0.0.0:17740.",
+  TOR_LISTEN_FAILED: "Entrechat could not listen for the borrowed tor on the address and ports given with --tor-listen (all four ports in use by other sessions, or not an address of this machine).",
   TOR_ONION_COLLISION: "Tor already serves this rendezvous: another talk with the same contact is running on this tor.",
   TOR_ONION_MISMATCH: "Tor published a different address than the one Entrechat derived: nothing is sent over it (a bug, or a tor that is not what it claims).",
   TOR_SOCKS_FAILED: "Tor's SOCKS port failed or refused a connection without saying why (the peer is probably not there).",

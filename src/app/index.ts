@@ -16,6 +16,8 @@ export {
 } from './identity.ts';
 export { doctor, type DoctorCheck } from './doctor.ts';
 export { readSettings, removeTorState, setAmnesic, torStateDir, type Settings } from './settings.ts';
+export { doctorTorControl, type TorControlCheck, type TorControlDoctorOptions } from './doctor-tor-control.ts';
+export { parseTorListen, type TorListen } from '../net/tor.ts';
 export { interactiveBotAnswer, runScriptedDemo, startDemo, type DemoLine, type DemoResult, type DemoSetup } from './demo.ts';
 export { refuseExistingIdentity, refuseUnprotectedStore, storeNeedsPassphrase } from './store-auth.ts';
 export { readPassphraseFile, weakPassphraseWarning } from './passphrase.ts';

@@ -46,7 +46,7 @@ passphrase: for tests and demos only. A weak new passphrase gets a warning with 
 
 ${EXITS_STORE}`,
   talk: `entrechat talk NAME [--window SECONDS] [--idle-limit SECONDS] [--session-limit SECONDS]
-                      [--tor-config FILE | --tor-control ADDR] [--amnesic] [--json]
+                      [--tor-config FILE | --tor-control ADDR [--tor-listen IPV4:PORT]] [--amnesic] [--json]
 
 The chat with NAME. Both of you run talk within the window (default 180 s, 10 to 1800): each starts
 a tor of its own, publishes an onion only the two of you can compute, and dials the other's. Nothing
@@ -71,6 +71,9 @@ lines; with --json, one JSON event per line and each input line is a message (RE
   --tor-control-cookie-file FILE
                            that tor's cookie file: the only file sent to a control port offering
                            plain COOKIE alone (SAFECOOKIE needs none)
+  --tor-listen IPV4:PORT   with --tor-control, where the borrowed tor reaches our listeners: the
+                           first free port of PORT to PORT+3 on that address (Whonix-Workstation:
+                           0.0.0.0:17740, those ports opened in its firewall; README)
   --loopback-listen PORT --loopback-peer PORT
                            plain TCP on 127.0.0.1, no Tor: tests and development only
 
@@ -88,12 +91,19 @@ Shows the identity's settings, or changes one (kept in the store, so the passphr
 
 ${EXITS_STORE} 6 the tor folder is in use (TOR_STATE_LOCKED).`,
   doctor: `entrechat doctor [--json]
+       entrechat doctor --tor-control ADDR [--tor-control-password-file FILE]
+                        [--tor-control-cookie-file FILE] [--json]
 
 Checks that tor is installed (and its version), that tor accepts the options of a session, that core
 files are off, where tor's temp folder goes (in memory or on a disk), that the folder where tor keeps
 its guards ($ENTRECHAT_HOME/tor) is private (or absent), and that the store is private and readable
 (without asking the passphrase). Each problem comes with its fix; "!" marks a weakness
 that does not stop Entrechat (core files possible, a disk-backed temp folder). Opens no socket.
+
+With --tor-control, checks that running tor instead (Tails, Whonix, a system tor), as talk would use
+it: the control port answers, how it authenticates, the tor version, a SOCKS port that answers,
+bootstrap, and whether a control-port filter (onion-grater) lets through the commands a session
+needs. Nothing reaches the Tor network: ADD_ONION is not tried (it would publish an onion), and says so.
 
 Exit codes: 0 all good, 3 a store problem, 6 a Tor problem.`,
   demo: `entrechat demo [--script]

@@ -12,6 +12,8 @@ import {
   contactSafetyNumber,
   defaultHome,
   doctor,
+  doctorTorControl,
+  parseTorListen,
   eventJson,
   initIdentity,
   interactiveBotAnswer,
@@ -75,10 +77,11 @@ Usage:
   entrechat settings [amnesic on|off] [--json]   show or change the identity's settings
   entrechat doctor [--tor-config FILE] [--json]   check tor and the store (and that file, as talk
                                        would take it); each problem with its fix
+  entrechat doctor --tor-control ADDR [--json]   check a running tor (Tails, Whonix) as talk uses it
   entrechat demo [--script]            chat with a bot over a private Tor network on this machine
                                        (--script: a scripted session, printed as a transcript)
-  entrechat talk NAME [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--idle-limit SECONDS]
-                [--session-limit SECONDS] [--amnesic] [--json]
+  entrechat talk NAME [--tor-config FILE | --tor-control ADDR [--tor-listen IPV4:PORT]] [--window SECONDS]
+                [--idle-limit SECONDS] [--session-limit SECONDS] [--amnesic] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
   entrechat testnet up --dir DIR [--base-port N] [--bridge]   a private Tor network on 127.0.0.1 (tests, demo)
@@ -110,6 +113,8 @@ Options:
   --tor-control-cookie-file FILE
                            (talk) that tor's cookie file: the only file sent to a control port
                            that offers plain COOKIE authentication alone
+  --tor-listen IPV4:PORT   (talk, with --tor-control) listen for that tor on this address, on the
+                           first free port of PORT to PORT+3 (Whonix-Workstation: 0.0.0.0:17740)
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
 
@@ -151,6 +156,7 @@ const OPTIONS = {
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
   'tor-control-cookie-file': { type: 'string' },
+  'tor-listen': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -480,7 +486,10 @@ async function interactiveDemo(
 /** `entrechat doctor`: every check with ✓ or ✗, and the fix for each problem. */
 async function cmdDoctor(home: string, values: Values, io: Io): Promise<number> {
   const torConfig = values['tor-config'];
-  const checks = await doctor(home, torConfig !== undefined ? { torConfig } : {});
+  if (values['tor-control'] !== undefined && torConfig !== undefined) throw new UsageError('BAD_ARGUMENT', '--tor-config and --tor-control exclude each other');
+  const checks = values['tor-control'] !== undefined
+    ? await doctorTorControl(await torControlOf(values, values['tor-control']))
+    : await doctor(home, torConfig !== undefined ? { torConfig } : {});
   if (values.json === true) io.out(jsonLine(checks));
   else {
     for (const c of checks) {
@@ -549,6 +558,14 @@ async function readPasswordFile(file: string): Promise<string> {
   }
 }
 
+/** --tor-control ADDR with the password (read from its file) and cookie file given for it. */
+async function torControlOf(values: Values, address: string): Promise<{ address: string; password?: string; cookieFile?: string }> {
+  const passwordFile = values['tor-control-password-file'];
+  const cookieFile = values['tor-control-cookie-file'];
+  const password = passwordFile !== undefined ? await readPasswordFile(passwordFile) : undefined;
+  return { address, ...(password !== undefined ? { password } : {}), ...(cookieFile !== undefined ? { cookieFile } : {}) };
+}
+
 /** Tor by default (a tor spawned for the session, or an existing one with --tor-control); loopback for tests. */
 async function routeFrom(values: Values): Promise<Route> {
   const listen = integer(values['loopback-listen'], '--loopback-listen');
@@ -561,7 +578,7 @@ async function routeFrom(values: Values): Promise<Route> {
   if (listen !== undefined || peer !== undefined) {
     if (listen === undefined || peer === undefined) throw new UsageError('BAD_ARGUMENT', '--loopback-listen and --loopback-peer go together');
     if (amnesic) throw new UsageError('BAD_ARGUMENT', 'the loopback route starts no tor: --amnesic does not apply');
-    if (torConfig !== undefined || torControl !== undefined || passwordFile !== undefined || cookieFile !== undefined) {
+    if (torConfig !== undefined || torControl !== undefined || passwordFile !== undefined || cookieFile !== undefined || values['tor-listen'] !== undefined) {
       throw new UsageError('BAD_ARGUMENT', 'the loopback route does not use Tor options');
     }
     return { kind: 'loopback', listenPort: listen, peerPort: peer };
@@ -571,13 +588,11 @@ async function routeFrom(values: Values): Promise<Route> {
   }
   if (passwordFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-password-file goes with --tor-control');
   if (cookieFile !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-control-cookie-file goes with --tor-control');
+  if (values['tor-listen'] !== undefined && torControl === undefined) throw new UsageError('BAD_ARGUMENT', '--tor-listen goes with --tor-control');
   if (torControl !== undefined) {
     if (amnesic) throw new UsageError('BAD_ARGUMENT', '--amnesic is for a tor Entrechat starts; a tor of --tor-control keeps its own state');
-    const password = passwordFile !== undefined ? await readPasswordFile(passwordFile) : undefined;
-    return {
-      kind: 'tor',
-      tor: { kind: 'attach', address: torControl, ...(password !== undefined ? { password } : {}), ...(cookieFile !== undefined ? { cookieFile } : {}) },
-    };
+    const listen = values['tor-listen'] !== undefined ? parseTorListen(values['tor-listen']) : undefined;
+    return { kind: 'tor', tor: { kind: 'attach', ...(await torControlOf(values, torControl)), ...(listen !== undefined ? { listen } : {}) } };
   }
   return { kind: 'tor', tor: { kind: 'spawn', ...(torConfig !== undefined ? { configFile: torConfig } : {}) }, ...(amnesic ? { amnesic: true } : {}) };
 }

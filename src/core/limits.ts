@@ -82,6 +82,11 @@ export const TOR_CONTROL_FILE_TIMEOUT = 30 * SECOND;
 export const TOR_STOP_GRACE = 5 * SECOND;
 /** Bound on one run of tor by `entrechat doctor` (`--version`, `--verify-config`). */
 export const DOCTOR_CHECK_TIMEOUT = 20 * SECOND;
+/**
+ * With `--tor-listen ADDR:PORT` (a borrowed tor on another machine: Whonix), our rendezvous listeners
+ * take the first free ports of PORT … PORT+3: the ports a firewall and an onion-grater profile name.
+ */
+export const TOR_LISTEN_PORTS = 4;
 /** Rendezvous days one attempt serves at most (two near midnight, more only if the wall clock keeps jumping): bounds its onions and dials. */
 export const MAX_RENDEZVOUS_DAYS = 4;
 /** How often an attempt looks at the wall clock for a day it does not serve yet (a jump across midnight is noticed within this). */

@@ -7,22 +7,23 @@
  * dial the peer's derived onion through Tor's SOCKS port after `ONION_CLIENT_AUTH_ADD` of our own
  * client-authorization key. Each onion forwards to a listener of ours: a unix socket in the session's
  * 0700 folder for a tor we spawned or a borrowed tor that runs as our user on this machine (see
- * reachesOurSockets), else 127.0.0.1 (a system tor running as its own user, Tails, Whonix). Anyone on
- * this machine can connect to that one: a connection that fails its handshake there is only
- * `rejected` (INBOUND_UNAUTHENTICATED), and the attempt goes on.
+ * reachesOurSockets), else TCP: 127.0.0.1 (a system tor running as its own user, Tails), or the
+ * address and ports of `--tor-listen` (a Whonix-Workstation, whose tor is on the Gateway). Anyone who
+ * can reach that one may connect: a connection that fails its handshake there is only `rejected`
+ * (INBOUND_UNAUTHENTICATED), and the attempt goes on.
  *
  * Tor caches a failed descriptor fetch (15 min on the real network, 5 s on the test network). So the
  * first dial waits (at most FIRST_DIAL_WAIT) for our own first descriptor upload, and on a tor of our
  * own a dial after a missed descriptor may first send `SIGNAL NEWNYM` (see NewnymPolicy), after which
  * our client-authorization keys are added again.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIPv4, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { clientAuthPublicBase32, clientAuthSecretBase64, onionExpandedKeyBase64, ONION_VIRTUAL_PORT, type RendezvousDay, type RendezvousPlan } from '../core/derive.ts';
-import { isEntrechatError, ProtocolError, TorError, type ErrorCode } from '../core/errors.ts';
-import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_PROBE_TIMEOUT } from '../core/limits.ts';
+import { isEntrechatError, ProtocolError, TorError, UsageError, type ErrorCode } from '../core/errors.ts';
+import { FIRST_DIAL_WAIT, TOR_CLEANUP_TIMEOUT, TOR_DIAL_TIMEOUT, TOR_LISTEN_PORTS, TOR_PROBE_TIMEOUT } from '../core/limits.ts';
 import { addOnion } from '../tor/commands/add-onion.ts';
 import type { AutoAuthOptions } from '../tor/commands/authenticate.ts';
 import { onionClientAuthAdd, onionClientAuthRemove } from '../tor/commands/client-auth.ts';
@@ -63,7 +64,39 @@ export type TorChoice =
    * Attach to a running tor's control port (host:port on loopback, or a unix socket path), with the
    * password and the cookie file the user gave for it (see authenticateAuto).
    */
-  | { readonly kind: 'attach'; readonly address: string; readonly password?: string; readonly cookieFile?: string };
+  | {
+    readonly kind: 'attach';
+    readonly address: string;
+    readonly password?: string;
+    readonly cookieFile?: string;
+    /**
+     * Where our rendezvous listeners go when the borrowed tor cannot reach a unix socket of ours
+     * (`--tor-listen`): an IPv4 address of this machine (0.0.0.0 for all) and the first of
+     * TOR_LISTEN_PORTS ports. Needed on a Whonix-Workstation, whose tor is on the Gateway. Default:
+     * 127.0.0.1, a port the system picks.
+     */
+    readonly listen?: TorListen;
+  };
+
+/** `--tor-listen`: see TorChoice. */
+export interface TorListen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Reads `--tor-listen ADDR:PORT`: an IPv4 address (0.0.0.0 for all of this machine's) and a port such
+ * that PORT … PORT+TOR_LISTEN_PORTS-1 are ports.
+ * @throws UsageError BAD_ADDRESS
+ */
+export function parseTorListen(text: string): TorListen {
+  const m = typeof text === 'string' ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text.trim()) : null;
+  const port = Number(m?.[2]);
+  if (m?.[1] === undefined || !isIPv4(m[1]) || !Number.isInteger(port) || port < 1 || port + TOR_LISTEN_PORTS - 1 > 65535) {
+    throw new UsageError('BAD_ADDRESS', `--tor-listen takes IPv4:PORT (such as 0.0.0.0:17740), the port from 1 to ${65536 - TOR_LISTEN_PORTS}`);
+  }
+  return { host: m[1], port };
+}
 
 export interface TorTransportOptions {
   readonly plan: RendezvousPlan;
@@ -92,18 +125,49 @@ function borrowedAuth(tor: Extract<TorChoice, { kind: 'attach' }>): AutoAuthOpti
   return { ...(tor.password !== undefined ? { password: tor.password } : {}), ...(tor.cookieFile !== undefined ? { cookieFile: tor.cookieFile } : {}) };
 }
 
-/** Listens on a unix socket in `dir`, or on 127.0.0.1 with a port the system picks; resolves the ADD_ONION target. */
-function listen(server: Server, dir: string | null, index: number): Promise<string> {
+function listenOnce(server: Server, how: { path: string } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (e: Error): void => { reject(e); };
+    server.once('error', onError);
     const done = (): void => {
-      server.off('error', reject);
-      const a = server.address();
-      resolve(typeof a === 'string' ? `unix:${a}` : a === null ? '' : `127.0.0.1:${a.port}`);
+      server.off('error', onError);
+      resolve();
     };
-    if (dir !== null) server.listen(join(dir, `rendezvous-${index}.sock`), done);
-    else server.listen(0, '127.0.0.1', done);
+    if ('path' in how) server.listen(how.path, done);
+    else server.listen(how.port, how.host, done);
   });
+}
+
+/**
+ * Listens on a unix socket in `dir`; else on `tcp` (the first free port of its range: see
+ * {@link TorListen}), else on 127.0.0.1 with a port the system picks. Resolves the ADD_ONION target
+ * (0.0.0.0 is given to tor as 127.0.0.1; a filter such as Whonix's rewrites the host anyway).
+ * @throws TorError TOR_LISTEN_FAILED when `tcp` cannot be listened on (address not of this machine,
+ *   every port of the range in use)
+ */
+export async function listenForTor(server: Server, dir: string | null, index: number, tcp?: TorListen): Promise<string> {
+  if (dir !== null) {
+    await listenOnce(server, { path: join(dir, `rendezvous-${index}.sock`) });
+    const a = server.address();
+    return typeof a === 'string' ? `unix:${a}` : '';
+  }
+  if (tcp === undefined) {
+    await listenOnce(server, { host: '127.0.0.1', port: 0 });
+    const a = server.address();
+    return a !== null && typeof a !== 'string' ? `127.0.0.1:${a.port}` : '';
+  }
+  let why = 'in use';
+  for (let port = tcp.port; port < tcp.port + TOR_LISTEN_PORTS; port += 1) {
+    try {
+      await listenOnce(server, { host: tcp.host, port });
+      return `${tcp.host === '0.0.0.0' ? '127.0.0.1' : tcp.host}:${port}`;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== 'EADDRINUSE') throw new TorError('TOR_LISTEN_FAILED', `cannot listen on ${tcp.host} (${code}): --tor-listen needs an address of this machine`, { cause: e });
+      why = code;
+    }
+  }
+  throw new TorError('TOR_LISTEN_FAILED', `ports ${tcp.port} to ${tcp.port + TOR_LISTEN_PORTS - 1} on ${tcp.host} are all taken (${why}): another session uses them, or choose other ports with --tor-listen`);
 }
 
 /**
@@ -193,12 +257,18 @@ export function createTorTransport(options: TorTransportOptions): Transport {
       const entry: Published = { server: createServer({ allowHalfOpen: false }, (socket) => { onConnection(socket, d.day); }), day: d.day, serviceId: null };
       published.push(entry);
       entry.server.on('error', () => undefined);
-      const target = await listen(entry.server, s.dir, index);
+      const target = await listenForTor(entry.server, s.dir, index, tor.kind === 'attach' ? tor.listen : undefined);
       if (aborted(signal)) throw ended();
       const { serviceId } = await addOnion(s.control, {
         keyBase64: onionExpandedKeyBase64(d.ownOnion.expandedKey),
         ports: [{ virtual: ONION_VIRTUAL_PORT, target }],
         clientAuthV3: [clientAuthPublicBase32(d.peerAuthPublic)],
+      }).catch((e: unknown) => {
+        // Whonix's profile allows only its fixed ports: a refused ADD_ONION there may just lack --tor-listen.
+        if (tor.kind === 'attach' && tor.listen === undefined && isEntrechatError(e) && e.code === 'TOR_COMMAND_FILTERED') {
+          e.message += '; on a Whonix-Workstation, start talk with --tor-listen 0.0.0.0:17740 (the ports the profile and the firewall open)';
+        }
+        throw e;
       });
       entry.serviceId = serviceId;
       if (serviceId !== d.ownOnion.address) {

@@ -481,7 +481,7 @@ async function checkGuard(control: ControlConnection, kept: string, onChanged: (
 }
 
 /** Where the tor listens for SOCKS: our unix socket if it exists, else what GETINFO says. */
-async function socksEndpoint(control: ControlConnection, preferredUnix: string | null): Promise<SocksEndpoint> {
+export async function socksEndpoint(control: ControlConnection, preferredUnix: string | null): Promise<SocksEndpoint> {
   if (preferredUnix !== null) {
     try {
       await access(preferredUnix, constants.F_OK);

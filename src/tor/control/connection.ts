@@ -92,10 +92,48 @@ export function sanitizeTorText(text: string): string {
   return cleaned.length > MAX_TOR_TEXT ? `${cleaned.slice(0, MAX_TOR_TEXT)}…` : cleaned;
 }
 
-/** The error for a failed reply: TOR_COMMAND_FAILED unless the caller maps the status elsewhere. */
-export function commandFailed(reply: Reply, code: TorCode = 'TOR_COMMAND_FAILED'): TorCommandError {
+/**
+ * Where Entrechat's onion-grater profile goes, said in every TOR_COMMAND_FILTERED message (the README's
+ * "On Tails and Whonix" has the steps).
+ */
+export const FILTER_PROFILE_HINT = "install Entrechat's onion-grater profile: on Tails contrib/onion-grater/tails/entrechat.yml as /etc/onion-grater.d/entrechat.yml; on Whonix-Gateway contrib/onion-grater/40_entrechat.yml in /usr/local/etc/onion-grater-merger.d/ (then: sudo systemctl restart onion-grater); check with entrechat doctor --tor-control ADDR";
+
+/**
+ * Whether a failed reply is a control-port filter's refusal rather than tor's own answer: onion-grater
+ * (Tails, Whonix) answers `510 Command filtered` to anything its profile does not allow, where tor
+ * itself says `510 Unrecognized command "…"` for a command it does not know.
+ */
+export function isFilterRefusal(status: number, text: string): boolean {
+  return status === 510 && /^command filtered\b/i.test(text.trim());
+}
+
+/** Commands whose arguments are names, never secrets or addresses: they may appear in a message. */
+const NAMED_ARGUMENTS: ReadonlySet<string> = new Set(['GETINFO', 'GETCONF', 'SETEVENTS', 'SIGNAL']);
+
+/**
+ * What a message may say of a command line: its keyword, with its arguments only for commands whose
+ * arguments are option, key, event or signal names (an ADD_ONION line holds a key).
+ */
+export function commandLabel(line: string): string {
+  const [keyword = '', ...args] = line.split(' ');
+  const upper = keyword.toUpperCase().replace(/[^A-Z_]/g, '');
+  return NAMED_ARGUMENTS.has(upper) && args.length > 0 ? sanitizeTorText(`${upper} ${args.join(' ')}`.slice(0, 120)) : upper;
+}
+
+/**
+ * The error for a failed reply: TOR_COMMAND_FILTERED when a control-port filter refused `command`
+ * (see {@link isFilterRefusal}), else TOR_COMMAND_FAILED unless the caller maps the status elsewhere.
+ */
+export function commandFailed(reply: Reply, code: TorCode = 'TOR_COMMAND_FAILED', command?: string): TorCommandError {
   const last = reply.lines[reply.lines.length - 1];
-  return new TorCommandError(code, reply.status, last?.text ?? '');
+  const text = last?.text ?? '';
+  if (code === 'TOR_COMMAND_FAILED' && isFilterRefusal(reply.status, text)) {
+    const e = new TorCommandError('TOR_COMMAND_FILTERED', reply.status, text);
+    const what = command !== undefined ? commandLabel(command) : 'a command';
+    e.message = `a control-port filter (onion-grater) refused ${what} (${reply.status} ${e.torText}): ${FILTER_PROFILE_HINT}`;
+    return e;
+  }
+  return new TorCommandError(code, reply.status, text);
 }
 
 function closedError(why: string): TorError {
@@ -103,6 +141,8 @@ function closedError(why: string): TorError {
 }
 
 interface Pending {
+  /** The command line (holds keys: only its {@link commandLabel} may reach a message). */
+  readonly line: string;
   readonly resolve: (r: Reply) => void;
   readonly reject: (e: Error) => void;
 }
@@ -185,7 +225,8 @@ export class ControlConnection {
   /**
    * Sends one command line (without CRLF) and resolves with its reply when the status is 2xx.
    * Commands are answered in order; any number may be in flight.
-   * @throws TorCommandError TOR_COMMAND_FAILED (with `.status`) for a 4xx/5xx reply;
+   * @throws TorCommandError TOR_COMMAND_FAILED (with `.status`) for a 4xx/5xx reply, TOR_COMMAND_FILTERED
+   *   when a control-port filter (onion-grater) refused it;
    *   TorError TOR_CONTROL_CLOSED when the connection is or gets closed first, TOR_CONTROL_PROTOCOL when
    *   tor's bytes were malformed; InternalError for a line holding CR, LF or NUL, or too long (a bug: the
    *   commands validate their arguments)
@@ -196,7 +237,7 @@ export class ControlConnection {
     }
     if (this.#failure !== null) return Promise.reject(this.#failure);
     return new Promise<Reply>((resolve, reject) => {
-      this.#pending.push({ resolve, reject });
+      this.#pending.push({ line, resolve, reject });
       this.#stream.write(`${line}\r\n`, 'utf8', (e) => {
         if (e != null) this.#fail(closedError('writing to the control connection failed'));
       });
@@ -230,7 +271,7 @@ export class ControlConnection {
       throw new TorError('TOR_CONTROL_PROTOCOL', 'Tor sent a reply to no command');
     }
     if (reply.status >= 200 && reply.status < 300) p.resolve(reply);
-    else p.reject(commandFailed(reply));
+    else p.reject(commandFailed(reply, 'TOR_COMMAND_FAILED', p.line));
   }
 
   #onEvent(event: Reply): void {
