@@ -43,6 +43,7 @@ const GLOBAL_USES: readonly { readonly re: RegExp; readonly what: string }[] = [
   { re: /(?<![\w$.])globalThis\.crypto\b/g, what: 'the global crypto object (Node 19; on Node 18 use node:crypto)' },
   { re: /(?<![\w$.])(Array\.fromAsync|Object\.groupBy|Map\.groupBy|Promise\.withResolvers)\b/g, what: 'Array.fromAsync/Object.groupBy/Map.groupBy/Promise.withResolvers (Node 21+)' },
   { re: /\ballowNegative\s*:/g, what: 'util.parseArgs allowNegative (Node 22.4)' },
+  { re: /\bfatal\s*:\s*(?:true|!0)\b/g, what: 'a fatal TextDecoder: ERR_NO_ICU on nodejs-mobile, built without ICU (use src/core/utf8.ts)' },
 ];
 
 /** Globals of Node ≥ 19 that a bundle may name as free identifiers (no binding of its own). */

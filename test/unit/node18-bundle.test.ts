@@ -49,6 +49,7 @@ const uses: readonly [string, string][] = [
   ['const id = crypto.randomUUID();', 'global crypto'],
   ['const u = URL.parse(s);', 'URL.parse'],
   ['parseArgs({ args, options, allowNegative: true });', 'allowNegative'],
+  ['var d = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });', 'a fatal TextDecoder'],
 ];
 
 for (const [code, name] of uses) {
