@@ -22,7 +22,7 @@ export const CLI_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 export function bundleArgs(outfile: string): string[] {
   return [
     join(ROOT, 'src/cli/entrechat.ts'),
-    '--bundle', '--platform=node', '--format=esm', '--target=node20',
+    '--bundle', '--platform=node', '--format=esm', '--target=node18',
     '--log-level=warning', `--outfile=${outfile}`,
   ];
 }

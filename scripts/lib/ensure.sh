@@ -55,3 +55,67 @@ ensure_debs() {
   [ "$created_policy" -eq 1 ] && rm -f "$policy"
   return 0
 }
+
+# Debian 12's Node 18.20 (the Node of nodejs-mobile, which a native shell would run the bundle with:
+# docs/mobile.md), for test/e2e/node18.test.ts: its packages are downloaded (apt-get download, any user)
+# and unpacked with dpkg -x into .cache/node18/root, never installed, never replacing the system's node.
+# Fetched are nodejs and libnode108 at the 18.20 version apt knows, the JavaScript packages libnode108
+# reads at start-up (node-acorn, node-cjs-module-lexer, node-undici), and the libraries it links to that
+# this machine lacks (libc-ares2 here). Debian's libnode reads those JavaScript files from
+# /usr/share/nodejs/…, an absolute path in the library: the unpacked copy is patched to the same path
+# without its first slash (the same length, NUL-padded), so that node run with root/ as its working
+# folder finds them in the unpacked tree. .cache/node18/node runs it: `.cache/node18/node ABS_PATH…`
+# (paths must be absolute: it starts in root/). Returns 1, saying why, when it cannot be fetched.
+NODE18_DIR=.cache/node18
+ensure_node18() {
+  [ -x "$NODE18_DIR/node" ] && return 0
+  local version tmp pkg deps=() missing
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
+    echo "entrechat: Node 18 for the compatibility test comes from Debian 12's packages: apt-get and dpkg are needed" >&2
+    return 1
+  fi
+  version=$(apt-cache madison nodejs 2>/dev/null | awk '$3 ~ /^18\.20\./ { print $3; exit }')
+  if [ -z "$version" ] && [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || true
+    version=$(apt-cache madison nodejs 2>/dev/null | awk '$3 ~ /^18\.20\./ { print $3; exit }')
+  fi
+  if [ -z "$version" ]; then
+    echo "entrechat: apt knows no nodejs 18.20 (Debian 12 \"bookworm\"): run apt-get update, or add bookworm's sources" >&2
+    return 1
+  fi
+  for pkg in $(apt-cache depends "libnode108=$version" 2>/dev/null | awk '$1 == "Depends:" && $2 !~ /^</ { print $2 }'); do
+    case "$pkg" in
+      node-*) deps+=("$pkg") ;;
+      *) dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || deps+=("$pkg") ;;
+    esac
+  done
+  mkdir -p "$(dirname "$NODE18_DIR")"
+  tmp=$(realpath "$(mktemp -d "$NODE18_DIR.tmp.XXXXXX")")
+  if ! (cd "$tmp" && apt-get download -q "nodejs=$version" "libnode108=$version" "${deps[@]}" >/dev/null 2>&1); then
+    echo "entrechat: apt-get download of nodejs $version and ${deps[*]} failed (no Debian mirror reachable?)" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  for pkg in "$tmp"/*.deb; do dpkg -x "$pkg" "$tmp/root"; done
+  rm -f "$tmp"/*.deb
+  local lib
+  lib=$(dirname "$(find "$tmp/root" -name 'libnode.so.108' | head -n 1)")
+  perl -0777 -pi -e 's{/(usr/share/nodejs/[\w./-]+)\0}{$1\0\0}g' "$lib/libnode.so.108"
+  cat >"$tmp/node" <<WRAPPER
+#!/bin/sh
+# Debian's Node $version unpacked by scripts/lib/ensure.sh (ensure_node18): it must start in root/.
+here=\$(dirname "\$(readlink -f "\$0")")
+cd "\$here/root" || exit 1
+LD_LIBRARY_PATH="\$here/root/${lib#"$tmp/root/"}" exec ./usr/bin/node "\$@"
+WRAPPER
+  chmod 755 "$tmp/node"
+  missing=$(cd "$tmp/root" && LD_LIBRARY_PATH="$lib" ldd ./usr/bin/node | grep 'not found' || true)
+  if [ -n "$missing" ] || ! "$tmp/node" -e 'process.exit(process.versions.node.startsWith("18.20.") ? 0 : 1)'; then
+    echo "entrechat: the unpacked Node $version does not start here${missing:+ (missing: $missing)}" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  # Another run may have made it meanwhile: keep theirs.
+  if ! mv -T "$tmp" "$NODE18_DIR" 2>/dev/null; then rm -rf "$tmp"; fi
+  [ -x "$NODE18_DIR/node" ]
+}

@@ -60,10 +60,14 @@ export async function whoami(home: string, auth: StoreAuth): Promise<string> {
   return withStore(home, auth, (_content, identity) => encodeContactCode(identity.publicKey));
 }
 
-const segmenter = new Intl.Segmenter();
+/**
+ * Intl is missing on a Node built without ICU (nodejs-mobile: docs/mobile.md); there, code points are
+ * counted instead, never fewer than graphemes, so the limit only gets stricter.
+ */
+const segmenter = typeof Intl === 'object' && typeof Intl.Segmenter === 'function' ? new Intl.Segmenter() : null;
 
 function graphemes(text: string): number {
-  return Array.from(segmenter.segment(text)).length;
+  return segmenter !== null ? Array.from(segmenter.segment(text)).length : Array.from(text).length;
 }
 
 const utf8 = new TextEncoder();

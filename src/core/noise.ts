@@ -21,8 +21,9 @@
  * are zeroed by {@link CipherState.wipe}. Node keeps its own copies inside KeyObjects and OpenSSL
  * contexts, out of our reach; we drop our references to them.
  */
-import { createCipheriv, createDecipheriv, createHash, hash as hashOnce, KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, KeyObject } from 'node:crypto';
 import { assertBytes, wipe } from './bytes.ts';
+import { hashOnce } from './hash-once.ts';
 import { CryptoError, InternalError } from './errors.ts';
 import { AEAD_TAG_SIZE, DH_SIZE } from './limits.ts';
 import { x25519, x25519FromSecret, x25519PublicKey, type X25519Key } from './x25519.ts';
@@ -487,7 +488,7 @@ export class HandshakeState {
     const input = new Uint8Array(h.length + data.length);
     input.set(h);
     input.set(data, h.length);
-    this.#h = hashOnce(this.#hash.node, input, 'buffer');
+    this.#h = hashOnce(this.#hash.node, input);
   }
 
   /**
@@ -592,12 +593,12 @@ function hmac(spec: HashSpec, scratch: Uint8Array, key: Uint8Array, data1: Uint8
   scratch.fill(0x36, key.length, block);
   scratch.set(data1, block);
   scratch.set(data2, block + data1.length);
-  const inner = hashOnce(spec.node, scratch.subarray(0, block + data1.length + data2.length), 'buffer');
+  const inner = hashOnce(spec.node, scratch.subarray(0, block + data1.length + data2.length));
   for (let i = 0; i < key.length; i++) scratch[i] = (key[i] ?? 0) ^ 0x5c;
   scratch.fill(0x5c, key.length, block);
   scratch.set(inner, block);
   inner.fill(0);
-  return hashOnce(spec.node, scratch.subarray(0, block + spec.len), 'buffer');
+  return hashOnce(spec.node, scratch.subarray(0, block + spec.len));
 }
 
 /** Handshake messages use each key once (one MixKey per encryption in KK), so n is always 0. */

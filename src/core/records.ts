@@ -11,6 +11,7 @@
  * all but the last flagged MORE, and reassembled under MAX_MESSAGE_BYTES.
  */
 import { ProtocolError, UsageError } from './errors.ts';
+import { decodeUtf8Strict } from './utf8.ts';
 import {
   MAX_MESSAGE_BYTES,
   RECORD_HEADER_SIZE,
@@ -245,8 +246,6 @@ export function wipeReassembly(state: Reassembly): void {
   for (const c of state.current?.chunks ?? []) c.fill(0);
 }
 
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /**
  * Adds one TEXT record. The first message has id 1 and each next one the id after it; the records of
  * one message must be contiguous among TEXT records (PING, PONG and ACK may come between them). Returns the new state and, when the last record arrived, the message. Every
@@ -279,7 +278,7 @@ export function reassemble(
   }
   let text: string;
   try {
-    text = strictDecoder.decode(joined);
+    text = decodeUtf8Strict(joined);
   } catch (cause) {
     throw new ProtocolError('MESSAGE_BAD_UTF8', 'message is not valid UTF-8', { cause });
   } finally {

@@ -25,6 +25,7 @@ import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:c
 import { assertBytes, concatBytes, equalBytes, wipe } from '../core/bytes.ts';
 import { StoreError } from '../core/errors.ts';
 import { AEAD_TAG_SIZE } from '../core/limits.ts';
+import { decodeUtf8Strict } from '../core/utf8.ts';
 import { X25519_KEY_SIZE } from '../core/x25519.ts';
 
 // --- layout ---
@@ -273,14 +274,13 @@ export function parseStoreHeader(file: Uint8Array): StoreHeader {
 
 // --- plaintext ---
 const utf8 = new TextEncoder();
-/* fatal: invalid UTF-8 is damage, not something to repair; ignoreBOM: a leading U+FEFF is part of a name. */
-const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/* decodeUtf8Strict: invalid UTF-8 is damage, not something to repair; a leading U+FEFF is part of a name. */
 
 function encodeName(name: unknown, index: number): Uint8Array {
   if (typeof name !== 'string') throw new TypeError(`contacts[${index}].name must be a string`);
   const bytes = utf8.encode(name);
   // A lone surrogate would be replaced by U+FFFD: the name would not come back as it was given.
-  if (utf8Strict.decode(bytes) !== name) throw new TypeError(`contacts[${index}].name must be well-formed Unicode`);
+  if (decodeUtf8Strict(bytes) !== name) throw new TypeError(`contacts[${index}].name must be well-formed Unicode`);
   if (bytes.length < 1 || bytes.length > STORE_MAX_NAME_BYTES) {
     throw new RangeError(`contacts[${index}].name must be 1 to ${STORE_MAX_NAME_BYTES} UTF-8 bytes, got ${bytes.length}`);
   }
@@ -366,7 +366,7 @@ export function decodeContent(plaintext: Uint8Array): StoreContent {
     if (nameStart + nameLength > plaintext.length) throw corrupt('name runs past the end');
     let name: string;
     try {
-      name = utf8Strict.decode(plaintext.subarray(nameStart, nameStart + nameLength));
+      name = decodeUtf8Strict(plaintext.subarray(nameStart, nameStart + nameLength));
     } catch (cause) {
       throw new StoreError('STORE_CORRUPT', 'the store content is damaged: name is not UTF-8', { cause });
     }

@@ -15,6 +15,7 @@
  */
 import { InternalError, TorError } from '../../core/errors.ts';
 import { MAX_CONTROL_LINE, MAX_CONTROL_REPLY } from '../../core/limits.ts';
+import { decodeUtf8Strict } from '../../core/utf8.ts';
 
 /** One line of a reply. */
 export interface ReplyLine {
@@ -189,7 +190,6 @@ export function quoteString(s: string): string {
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes the inside of a quoted string tor sent (without its quotes). Tor still writes CStrings in many
@@ -230,7 +230,7 @@ export function unescapeQuoted(inner: string): string {
     }
   }
   try {
-    return utf8Strict.decode(Uint8Array.from(bytes));
+    return decodeUtf8Strict(Uint8Array.from(bytes));
   } catch {
     throw protocolError('quoted string is not UTF-8');
   }
