@@ -76,6 +76,9 @@ Usage:
                 [--session-limit SECONDS] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
+  entrechat ui [--open] [--tor-config FILE | --tor-control ADDR] [--window SECONDS] …
+                                       the whole app as a page in your browser, served on
+                                       127.0.0.1 (entrechat ui --help)
   entrechat testnet up --dir DIR [--base-port N]   a private Tor network on 127.0.0.1 (tests, demo)
   entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
 
@@ -104,6 +107,7 @@ Options:
                            that offers plain COOKIE authentication alone
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
+  --open                   (ui) open the page's address in the browser (xdg-open, termux-open-url)
 
 In the chat: Enter sends; /quit, Ctrl-C (or Ctrl-D on an empty line) ends the session for both;
 /help lists the keys. Nothing is queued: you can send only while the other is connected. At the end
@@ -122,6 +126,19 @@ interface Io {
   readonly err: (line: string) => void;
   /** What `out` writes to, when it can be backed up (stdout): a session stops reading the peer meanwhile. */
   readonly sink?: OutputSink;
+  /** `entrechat ui`, given by the entry point (src/web is a leaf the command line does not import). */
+  readonly ui?: UiLauncher;
+}
+
+/** What `entrechat ui` needs of src/web (src/web/index.ts fits it). */
+export interface UiLauncher {
+  readonly start: (options: { home: string; route: Route; limits: TalkLimits }) => Promise<{
+    readonly url: string;
+    stop(): Promise<void>;
+    readonly done: Promise<number>;
+  }>;
+  /** Opens the URL in the browser; false when no opener is installed. */
+  readonly open: (url: string) => boolean;
 }
 
 const OPTIONS = {
@@ -142,6 +159,7 @@ const OPTIONS = {
   'tor-control': { type: 'string' },
   'tor-control-password-file': { type: 'string' },
   'tor-control-cookie-file': { type: 'string' },
+  'open': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -650,6 +668,35 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   }
 }
 
+/**
+ * `entrechat ui`: the page on 127.0.0.1. Prints the one-time URL on stdout (one line, a secret: never
+ * anywhere else), opens it with --open, and runs until the page's Exit, Ctrl-C or UI_IDLE_EXIT without
+ * a page. No tor and no connection until the person presses Talk (route options as for talk).
+ */
+async function cmdUi(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  if (args.length > 0) throw new UsageError('BAD_ARGUMENT', 'entrechat ui takes no NAME (see entrechat ui --help)');
+  if (values.json === true || values['passphrase-file'] !== undefined || values['no-passphrase'] === true) {
+    throw new UsageError('BAD_ARGUMENT', 'entrechat ui asks for the passphrase in the page, and prints no JSON (see entrechat ui --help)');
+  }
+  const launcher = io.ui;
+  if (launcher === undefined) throw new UsageError('BAD_ARGUMENT', 'this build of entrechat has no ui');
+  const route = await routeFrom(values);
+  const limits = talkLimits(values);
+  const ui = await launcher.start({ home, route, limits });
+  const release = onEndingSignals({
+    first: () => { void ui.stop(); },
+    again: () => EXIT.INTERRUPTED,
+  });
+  try {
+    io.out(ui.url);
+    io.err('entrechat ui: open the address above in your browser (it works once). Ctrl-C or Exit in the page stops it.');
+    if (values.open === true && !launcher.open(ui.url)) io.err('entrechat ui: no xdg-open or termux-open-url here: open the address yourself.');
+    return await ui.done;
+  } finally {
+    release();
+  }
+}
+
 export async function main(argv: string[], io: Io): Promise<number> {
   try {
     if (argv[0] === 'testnet') return await cmdTestnet(argv.slice(1), io);
@@ -676,6 +723,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdDemo(values, io);
       case 'talk':
         return await cmdTalk(home, values, rest, io);
+      case 'ui':
+        return await cmdUi(home, values, rest, io);
       default:
         throw new UsageError('BAD_ARGUMENT', `unknown command "${command}" (see entrechat --help)`);
     }
