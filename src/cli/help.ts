@@ -106,6 +106,9 @@ dictionaries) or keep a screenshot for its app switcher: a private tab reduces t
   --tor-control-password-file, --tor-control-cookie-file, --loopback-listen, --loopback-peer
                            as for entrechat talk: how each session the page starts runs
 
+The page's files (index.html, app.js, app.css) are read once at start from dist/web (npm run build
+makes them), or from the folder named by $ENTRECHAT_UI_ASSETS.
+
 Exit codes: 0 stopped (Exit, Ctrl-C, or no page for 10 minutes), 2 usage (the page not built: run
 npm run build), 130 a second Ctrl-C.`,
   doctor: `entrechat doctor [--json]

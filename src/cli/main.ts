@@ -116,6 +116,7 @@ the screen is cleared and the keys wiped. Without a terminal, the chat is plain 
 Environment:
   ENTRECHAT_HOME           where the store lives (default ~/.entrechat)
   NO_COLOR                 set to anything: no colours
+  ENTRECHAT_UI_ASSETS      (ui) the page's folder (default: dist/web, made by npm run build)
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not come),
             5 session failed, 6 Tor.

@@ -31,8 +31,10 @@ export interface UiHandle {
   readonly done: Promise<number>;
 }
 
-/** dist/web beside the bundle (dist/entrechat.mjs), else the checkout's (running from src/). */
-export function defaultAssets(): string {
+/** $ENTRECHAT_UI_ASSETS if set; else dist/web beside the bundle (dist/entrechat.mjs), else the checkout's (running from src/). */
+export function defaultAssets(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.ENTRECHAT_UI_ASSETS;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const candidates = [fileURLToPath(new URL('./web/', import.meta.url)), fileURLToPath(new URL('../../dist/web/', import.meta.url))];
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[candidates.length - 1] ?? 'dist/web';
 }
