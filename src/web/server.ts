@@ -198,8 +198,13 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     res.writeHead(200, { ...headers, 'Content-Type': asset.type, 'Content-Length': asset.body.length });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   });
-  server.on('clientError', (_err, socket: Socket) => {
-    if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n`);
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+    // Headers over UI_MAX_HEADER_BYTES: 431; anything else malformed, or too slow: 400 (408 is not worth the difference).
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    if (socket.writable) {
+      const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), 'Content-Length: 0', 'Connection: close'];
+      socket.end(`${lines.join('\r\n')}\r\n\r\n`);
+    }
     socket.destroy();
   });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bech32m } from '@scure/base';
 import { startUiServer, type UiServer } from '../../src/web/index.ts';
-import { UI_MAX_FRAME, UI_MAX_PENDING_CALLS } from '../../src/core/limits.ts';
+import { UI_MAX_FRAME, UI_MAX_HEADER_BYTES, UI_MAX_PENDING_CALLS } from '../../src/core/limits.ts';
 import { run } from '../helpers/cli.ts';
 import { SMALL_ORDER_KEYS } from '../helpers/small-order.ts';
 import { codeIn, fixtureAssets, http, Page, signIn, type Reply } from '../helpers/ui.ts';
@@ -155,6 +155,17 @@ describe('who may use the server', () => {
     refused(opts, 403, 'UI_BAD_ORIGIN', 'a CORS preflight');
   });
 
+  test('bounded requests: headers over UI_MAX_HEADER_BYTES get 431, garbage 400, both with the headers', async () => {
+    const { port } = await start();
+    const big = await rawRequest(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'a'.repeat(UI_MAX_HEADER_BYTES + 10)}\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 431 /);
+    assert.match(big, /\r\nContent-Security-Policy: default-src 'none'/);
+    assert.match(big, /\r\nCache-Control: no-store\r\n/);
+    const junk = await rawRequest(port, 'NOT HTTP AT ALL\r\n\r\n');
+    assert.match(junk, /^HTTP\/1\.1 400 /);
+    assert.match(junk, /\r\nX-Content-Type-Options: nosniff\r\n/);
+  });
+
   test('the Host must be 127.0.0.1:PORT exactly (DNS rebinding)', async () => {
     const { server, port } = await start();
     const cookie = await signIn(server.url);
@@ -212,6 +223,18 @@ function rawUpgrade(port: number, headers: Record<string, string>): Promise<stri
     const lines = ['GET /ws HTTP/1.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
       ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
     s.write(`${lines.join('\r\n')}\r\n\r\n`);
+  });
+}
+
+/** Raw bytes to the server; its whole answer. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    s.on('close', () => { resolve(got); });
+    s.on('error', () => { resolve(got); });
+    s.once('connect', () => { s.write(text); });
   });
 }
 
