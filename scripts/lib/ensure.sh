@@ -29,7 +29,7 @@ ensure_npm_deps() {
 # The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
 # strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
 # tests run the command line in real terminals).
-ENTRECHAT_DEBS=(tor strace tmux)
+ENTRECHAT_DEBS=(tor strace tmux chromium-headless-shell)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {

@@ -55,7 +55,7 @@ export function securityHeaders(port: number): Record<string, string> {
     'Cross-Origin-Opener-Policy': 'same-origin',
     'Cross-Origin-Resource-Policy': 'same-origin',
     'X-Frame-Options': 'DENY',
-    'Permissions-Policy': 'camera=(self), microphone=(), geolocation=(), display-capture=(), payment=(), usb=(), serial=(), bluetooth=()',
+    'Permissions-Policy': 'camera=(self), microphone=(), geolocation=(), display-capture=(), payment=(), usb=(), serial=()',
   };
 }
 
