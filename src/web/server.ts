@@ -81,6 +81,8 @@ export interface UiServer {
   readonly port: number;
   /** `http://127.0.0.1:PORT/open?k=SECRET`: a secret, for the person only (printed once, never logged). */
   readonly url: string;
+  /** Bytes waiting to reach the connected page (its WebSocket's bufferedAmount): what backpressure bounds. */
+  readonly bufferedToPage: number;
   /** Ends the session if any, locks, closes the page's connection and the server. */
   close(): Promise<void>;
 }
@@ -276,6 +278,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   return {
     port,
     url: `http://127.0.0.1:${port}/open?k=${secretText}`,
+    get bufferedToPage() { return current?.bufferedAmount ?? 0; },
     close: async () => {
       if (closing) return;
       closing = true;

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUiServer, type UiServer } from '../../src/web/index.ts';
+import { UI_SEND_BUFFER_MAX } from '../../src/core/limits.ts';
 import { Fixture, freePort, type TalkProcess } from '../helpers/cli.ts';
 import { filesContaining } from '../helpers/procs.ts';
 import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
@@ -36,11 +37,12 @@ after(async () => {
 });
 
 /** Alice in the page (unlocked, her store has no passphrase), Bob on the command line; both in the window. */
-async function meet(pageGrace = 30_000): Promise<{ page: Page; bob: TalkProcess; server: UiServer; cookie: string }> {
+async function meet(pageGrace = 30_000): Promise<{ page: Page; bob: TalkProcess; server: UiServer; cookie: string; exits: string[] }> {
   const [pa, pb] = [await freePort(), await freePort()];
+  const exits: string[] = [];
   const server = await startUiServer({
     home: alice.home, assets, route: { kind: 'loopback', listenPort: pa, peerPort: pb }, limits: { window: 20_000 }, pageGrace,
-    onExit: () => undefined,
+    onExit: (why) => { exits.push(why); },
   });
   servers.push(server);
   const cookie = await signIn(server.url);
@@ -54,7 +56,7 @@ async function meet(pageGrace = 30_000): Promise<{ page: Page; bob: TalkProcess;
   assert.equal(await page.code('talk', { name: 'bob' }), 'UI_SESSION_BUSY');
   const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20']);
   await Promise.all([page.waitEvent((e) => e.event === 'active'), b.waitFor((e) => e.event === 'active')]);
-  return { page, bob: b, server, cookie };
+  return { page, bob: b, server, cookie, exits };
 }
 
 describe('a session from the page (loopback)', () => {
@@ -103,5 +105,49 @@ describe('a session from the page (loopback)', () => {
     assert.equal(await b.exited, 0);
     assert.equal((await b.waitFor((e) => e.event === 'closed')).reason, 'peer_quit');
   });
-});
 
+  test('a page that does not read: the peer is not read either (what waits for the page stays bounded), then everything arrives', async () => {
+    const { page, bob: b, server } = await meet();
+    const socket = (page.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause();
+    // 19 MB from Bob: far more than the socket buffers between the process and the page, and UI_SEND_BUFFER_MAX.
+    const n = 1200;
+    const text = (i: number): string => `${String(i).padStart(4, '0')} ${'f'.repeat(16_000)}`;
+    for (let i = 0; i < n; i++) b.send(text(i));
+    // Until the marks stop: the socket buffers are full and the process no longer reads Bob.
+    let last = -1;
+    let peak = 0;
+    for (let t = 0; t < 60 && b.of('delivered').length !== last; t++) {
+      last = b.of('delivered').length;
+      for (let k = 0; k < 20; k++) {
+        peak = Math.max(peak, server.bufferedToPage);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.ok(last < n, `the process stopped reading Bob: ${last} of ${n} delivered`);
+    assert.ok(peak <= UI_SEND_BUFFER_MAX + 64 * 1024, `what waits for the page stays bounded: ${peak} bytes`);
+    socket.resume();
+    await page.until(() => (page.events('message').length === n ? true : undefined), 120_000, 'every message');
+    assert.deepEqual(page.events('message').map((e) => String(e.text).slice(0, 4)), Array.from({ length: n }, (_, i) => String(i).padStart(4, '0')));
+    await b.waitFor(() => b.of('delivered').length === n, 30_000);
+    await page.ok('quit');
+    assert.equal(await b.exited, 0);
+  });
+
+  test('lock during a session ends it first; exit during a session ends it, locks, answers, exits', async () => {
+    const first = await meet();
+    assert.equal(await first.page.ok('lock'), null);
+    assert.equal((await first.page.waitEvent((e) => e.event === 'closed')).reason, 'quit');
+    await first.page.waitState((s) => s.identity === 'locked' && s.session === null);
+    assert.equal(await first.bob.exited, 0);
+    assert.equal(await first.page.code('talk', { name: 'bob' }), 'UI_LOCKED');
+
+    const second = await meet();
+    assert.equal(await second.page.ok('exit'), null);
+    // The session ended before the answer.
+    assert.equal(second.page.events('closed')[0]?.reason, 'quit');
+    assert.equal(await second.bob.exited, 0);
+    assert.equal((await second.bob.waitFor((e) => e.event === 'closed')).reason, 'peer_quit');
+    assert.deepEqual(second.exits, ['exit']);
+  });
+});
