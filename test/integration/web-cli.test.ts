@@ -5,10 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ENTRY, Fixture, run } from '../helpers/cli.ts';
+import { ENTRY, Fixture, freePort, run } from '../helpers/cli.ts';
 import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
 
 const fx = new Fixture();
@@ -95,5 +95,41 @@ describe('entrechat ui, the process', () => {
       assert.equal(bad.code, 2, args.join(' '));
       assert.match(bad.stderr, /\[BAD_ARGUMENT\]/);
     }
+  });
+
+  test('Ctrl-C during a session: the session ends as /quit for both, the process exits 0', async () => {
+    const { alice, bob } = await fx.pair();
+    const [pa, pb] = [await freePort(), await freePort()];
+    const ui = await startUiProcess(alice.home, ['--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
+    const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
+    await page.ok('unlock', { passphrase: '' });
+    await page.ok('talk', { name: 'bob' });
+    const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20']);
+    await Promise.all([page.waitEvent((e) => e.event === 'active'), b.waitFor((e) => e.event === 'active')]);
+    ui.child.kill('SIGINT');
+    assert.equal((await page.waitEvent((e) => e.event === 'closed')).reason, 'quit');
+    assert.equal(await ui.exited, 0);
+    assert.equal(await b.exited, 0);
+    assert.equal((await b.waitFor((e) => e.event === 'closed')).reason, 'peer_quit');
+  });
+
+  test('--open hands the URL to xdg-open (a stand-in here: no browser is opened), without a shell', async () => {
+    const { home } = await fx.identity();
+    const bin = join(work, 'bin');
+    const seen = join(work, 'opened.txt');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$#" "$1" > '${seen}'\n`, { mode: 0o700 });
+    const ui = await startUiProcess(home, ['--open'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    const deadline = Date.now() + 10_000;
+    let opened = '';
+    while (Date.now() < deadline) {
+      opened = await readFile(seen, 'utf8').catch(() => '');
+      if (opened !== '') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(opened, `1\n${ui.url}\n`, 'one argument: the URL');
+    await rm(seen);
+    ui.child.kill('SIGTERM');
+    assert.equal(await ui.exited, 0);
   });
 });
