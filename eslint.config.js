@@ -60,6 +60,15 @@ export default defineConfig(
       } : {}),
     },
   })),
+  // The command's entry point is the composition root: it alone hands src/web's server to the command line.
+  {
+    files: ['src/cli/entrechat.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/core/**', '**/store/**', '**/tor/**', '**/net/**', '**/web/**', '!**/web/index.ts'], message: 'the entry point imports app/index.ts and web/index.ts only' }],
+      }],
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {

@@ -24,6 +24,8 @@ export function bundleArgs(outfile: string): string[] {
     join(ROOT, 'src/cli/entrechat.ts'),
     '--bundle', '--platform=node', '--format=esm', '--target=node18',
     '--log-level=warning', `--outfile=${outfile}`,
+    // ws (the page's connection) is CommonJS and requires node's modules: an ES module bundle needs a require.
+    "--banner:js=import { createRequire as __entrechatRequire } from 'node:module'; const require = __entrechatRequire(import.meta.url);",
   ];
 }
 

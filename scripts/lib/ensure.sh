@@ -30,7 +30,8 @@ ensure_npm_deps() {
 # strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
 # tests run the command line in real terminals).
 # python3-stem python3-psutil python3-yaml: Whonix's onion-grater, run in test/e2e/tor-grater.test.ts.
-ENTRECHAT_DEBS=(tor strace tmux python3-stem python3-psutil python3-yaml)
+# chromium-headless-shell: the page's tests run in a real browser (playwright-core drives it).
+ENTRECHAT_DEBS=(tor strace tmux python3-stem python3-psutil python3-yaml chromium-headless-shell)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {

@@ -28,6 +28,9 @@ export { changePassphrase, defaultHome, type StoreAuth } from '../store/store.ts
 export { ERROR_CODES, EntrechatError, isEntrechatError, UsageError, type ErrorCode, type Fault } from '../core/errors.ts';
 export {
   IDLE_DEFAULT, IDLE_MAX, IDLE_MIN, MAX_MESSAGE_BYTES, MAX_SESSION_DEFAULT, MAX_SESSION_MAX, MAX_SESSION_MIN, MAX_UNACKED_MESSAGES, PASSPHRASE_FILE_MAX_SIZE,
-  RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN } from '../core/limits.ts';
+  RENDEZVOUS_WINDOW_DEFAULT, RENDEZVOUS_WINDOW_MAX, RENDEZVOUS_WINDOW_MIN,
+  PASSPHRASE_WEAK_BITS, UI_AWAY_BACKLOG_MAX, UI_IDLE_EXIT, UI_MAX_FRAME, UI_MAX_HEADER_BYTES, UI_MAX_HEADERS, UI_MAX_PENDING_CALLS,
+  UI_PAGE_GRACE, UI_REQUEST_TIMEOUT, UI_SEND_BUFFER_MAX } from '../core/limits.ts';
+export { estimatePassphraseBits } from '../core/strength.ts';
 export { ERROR_WORDS, errorWords } from './error-words.ts';
 export { eventJson } from './events.ts';

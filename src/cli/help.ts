@@ -90,6 +90,47 @@ Shows the identity's settings, or changes one (kept in the store, so the passphr
                 same entry guard every session, and a faster start.
 
 ${EXITS_STORE} 6 the tor folder is in use (TOR_STATE_LOCKED).`,
+  ui: `entrechat ui [--open] [--tor-config FILE | --tor-control ADDR …] [--window SECONDS]
+                    [--idle-limit SECONDS] [--session-limit SECONDS]
+
+Entrechat as a page in your browser (on a phone, too): this process serves it on 127.0.0.1 only, on a
+port the system picks, and prints one line on standard output:
+
+  http://127.0.0.1:PORT/open?k=SECRET
+
+Open it in your browser (--open does it for you with xdg-open or termux-open-url). SECRET is a random
+256-bit value that works once: the page swaps it for a cookie of this browser session (HttpOnly,
+SameSite=Strict, another random value) and the address bar shows just http://127.0.0.1:PORT/. Opened
+again, or in another browser, the address is refused: stop and start entrechat ui for a new one. The
+URL is printed nowhere else; do not paste it anywhere. One page at a time: a second tab is told so.
+
+In the page you can do everything the command line does: create or unlock your identity (the
+passphrase is asked in the page and kept in this process's memory only until you lock or exit), show
+your contact code as text and as a QR code, add contacts (paste or scan their code), compare safety
+numbers and mark contacts verified, rename and remove them, run the doctor's checks, and talk: the
+same session as entrechat talk, over Tor (a tor started for the session, or --tor-control), with the
+same window and limits. Nothing starts, no tor and no connection, until you press Talk.
+
+It stops: on Exit in the page (which also locks your identity), on Ctrl-C, and by itself when no page
+has been connected for 10 minutes. A page that goes away during a session (tab closed, phone locked
+long enough for the browser to drop it) ends the session as /quit after 30 seconds; a reload within
+them reconnects.
+
+What a browser may keep: the server asks it to store nothing (no cache, no storage, no service
+worker, a cookie that dies with the browser session and with this process), and no message, code or
+name ever goes in an address or a title. A browser may still learn what you type (keyboard
+dictionaries) or keep a screenshot for its app switcher: a private tab reduces that.
+
+  --open                   open the address in the browser (never through a shell)
+  --window, --idle-limit, --session-limit, --tor-config, --tor-control,
+  --tor-control-password-file, --tor-control-cookie-file, --loopback-listen, --loopback-peer
+                           as for entrechat talk: how each session the page starts runs
+
+The page's files (index.html, app.js, app.css) are read once at start from dist/web (npm run build
+makes them), or from the folder named by $ENTRECHAT_UI_ASSETS.
+
+Exit codes: 0 stopped (Exit, Ctrl-C, or no page for 10 minutes), 2 usage (the page not built: run
+npm run build), 130 a second Ctrl-C.`,
   doctor: `entrechat doctor [--json]
        entrechat doctor --tor-control ADDR [--tor-control-password-file FILE]
                         [--tor-control-cookie-file FILE] [--json]

@@ -84,6 +84,9 @@ Usage:
                 [--idle-limit SECONDS] [--session-limit SECONDS] [--amnesic] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
+  entrechat ui [--open] [--tor-config FILE | --tor-control ADDR] [--window SECONDS] …
+                                       the whole app as a page in your browser, served on
+                                       127.0.0.1 (entrechat ui --help)
   entrechat testnet up --dir DIR [--base-port N] [--bridge]   a private Tor network on 127.0.0.1 (tests, demo)
   entrechat testnet down --dir DIR                 stop it and remove DIR (entrechat testnet --help)
 
@@ -117,6 +120,7 @@ Options:
                            first free port of PORT to PORT+3 (Whonix-Workstation: 0.0.0.0:17740)
   --loopback-listen PORT   (talk) plain TCP on 127.0.0.1, no Tor: for tests and development
   --loopback-peer PORT     (talk) the peer's loopback port
+  --open                   (ui) open the page's address in the browser (xdg-open, termux-open-url)
 
 In the chat: Enter sends; /quit, Ctrl-C (or Ctrl-D on an empty line) ends the session for both;
 /help lists the keys. Nothing is queued: you can send only while the other is connected. At the end
@@ -125,6 +129,7 @@ the screen is cleared and the keys wiped. Without a terminal, the chat is plain 
 Environment:
   ENTRECHAT_HOME           where the store lives (default ~/.entrechat)
   NO_COLOR                 set to anything: no colours
+  ENTRECHAT_UI_ASSETS      (ui) the page's folder (default: dist/web, made by npm run build)
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 store, 4 no session (peer did not come),
             5 session failed, 6 Tor.
@@ -135,6 +140,19 @@ interface Io {
   readonly err: (line: string) => void;
   /** What `out` writes to, when it can be backed up (stdout): a session stops reading the peer meanwhile. */
   readonly sink?: OutputSink;
+  /** `entrechat ui`, given by the entry point (src/web is a leaf the command line does not import). */
+  readonly ui?: UiLauncher;
+}
+
+/** What `entrechat ui` needs of src/web (src/web/index.ts fits it). */
+export interface UiLauncher {
+  readonly start: (options: { home: string; route: Route; limits: TalkLimits }) => Promise<{
+    readonly url: string;
+    stop(): Promise<void>;
+    readonly done: Promise<number>;
+  }>;
+  /** Opens the URL in the browser; false when no opener is installed. */
+  readonly open: (url: string) => boolean;
 }
 
 const OPTIONS = {
@@ -157,6 +175,7 @@ const OPTIONS = {
   'tor-control-password-file': { type: 'string' },
   'tor-control-cookie-file': { type: 'string' },
   'tor-listen': { type: 'string' },
+  'open': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -703,6 +722,35 @@ async function cmdTalk(home: string, values: Values, args: string[], io: Io): Pr
   }
 }
 
+/**
+ * `entrechat ui`: the page on 127.0.0.1. Prints the one-time URL on stdout (one line, a secret: never
+ * anywhere else), opens it with --open, and runs until the page's Exit, Ctrl-C or UI_IDLE_EXIT without
+ * a page. No tor and no connection until the person presses Talk (route options as for talk).
+ */
+async function cmdUi(home: string, values: Values, args: string[], io: Io): Promise<number> {
+  if (args.length > 0) throw new UsageError('BAD_ARGUMENT', 'entrechat ui takes no NAME (see entrechat ui --help)');
+  if (values.json === true || values['passphrase-file'] !== undefined || values['no-passphrase'] === true) {
+    throw new UsageError('BAD_ARGUMENT', 'entrechat ui asks for the passphrase in the page, and prints no JSON (see entrechat ui --help)');
+  }
+  const launcher = io.ui;
+  if (launcher === undefined) throw new UsageError('BAD_ARGUMENT', 'this build of entrechat has no ui');
+  const route = await routeFrom(values);
+  const limits = talkLimits(values);
+  const ui = await launcher.start({ home, route, limits });
+  const release = onEndingSignals({
+    first: () => { void ui.stop(); },
+    again: () => EXIT.INTERRUPTED,
+  });
+  try {
+    io.out(ui.url);
+    io.err('entrechat ui: open the address above in your browser (it works once). Ctrl-C or Exit in the page stops it.');
+    if (values.open === true && !launcher.open(ui.url)) io.err('entrechat ui: no xdg-open or termux-open-url here: open the address yourself.');
+    return await ui.done;
+  } finally {
+    release();
+  }
+}
+
 export async function main(argv: string[], io: Io): Promise<number> {
   try {
     if (argv[0] === 'testnet') return await cmdTestnet(argv.slice(1), io);
@@ -731,6 +779,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await cmdDemo(values, io);
       case 'talk':
         return await cmdTalk(home, values, rest, io);
+      case 'ui':
+        return await cmdUi(home, values, rest, io);
       default:
         throw new UsageError('BAD_ARGUMENT', `unknown command "${command}" (see entrechat --help)`);
     }

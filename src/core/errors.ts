@@ -34,6 +34,20 @@ export const ERROR_CODES = {
   TOO_MANY_UNACKED: 'user',
   PASSWORD_FILE_EXPOSED: 'user',
   PASSPHRASE_FILE_EXPOSED: 'user',
+  // the page of `entrechat ui` and the requests that reach its server
+  UI_ASSETS_MISSING: 'user',
+  UI_BAD_SECRET: 'user',
+  UI_NOT_SIGNED_IN: 'user',
+  UI_BAD_HOST: 'user',
+  UI_BAD_ORIGIN: 'user',
+  UI_NOT_FOUND: 'user',
+  UI_BAD_METHOD: 'user',
+  UI_PAGE_BUSY: 'user',
+  UI_BAD_CALL: 'user',
+  UI_UNKNOWN_CALL: 'user',
+  UI_TOO_MANY_CALLS: 'user',
+  UI_LOCKED: 'user',
+  UI_SESSION_BUSY: 'user',
 
   // --- the peer (or whoever is on the other end of a connection) sent something wrong (ProtocolError) ---
   RECORD_TRUNCATED: 'peer',

@@ -140,3 +140,22 @@ export const PASSPHRASE_WEAK_BITS = 50;
 export const PASSPHRASE_FILE_MAX_SIZE = 4 * 1024;
 /** Longest contact name, in UTF-8 bytes, checked before anything else looks at it: one grapheme can be any size. */
 export const CONTACT_NAME_MAX_BYTES = 256;
+
+// --- entrechat ui (the local page; docs/web.md) ---
+/** No page connected for this long: the `ui` process exits by itself, so that nothing lingers on a phone. */
+export const UI_IDLE_EXIT = 10 * MINUTE;
+/** The page gone during a session (tab closed, phone locked): after this the session ends as /quit; a reload within it reconnects. */
+export const UI_PAGE_GRACE = 30 * SECOND;
+/** Largest WebSocket frame the page may send (64 KiB): a message of MAX_MESSAGE_BYTES escaped as JSON fits; more is cut (close 1009). */
+export const UI_MAX_FRAME = 64 * 1024;
+/** Bytes queued for the page above which a session stops reading the peer (256 KiB): a flood waits in the peer's socket, not here. */
+export const UI_SEND_BUFFER_MAX = 256 * 1024;
+/** What is kept for a page gone during the grace (1 MiB of events): past it the session ends (the peer is not read meanwhile anyway). */
+export const UI_AWAY_BACKLOG_MAX = 1024 * 1024;
+/** Calls from the page waiting for an answer at once: past it, UI_TOO_MANY_CALLS (each may cost a scrypt of the store). */
+export const UI_MAX_PENDING_CALLS = 16;
+/** One HTTP request's headers must arrive within this, and the whole request too: a slow client is cut. */
+export const UI_REQUEST_TIMEOUT = 10 * SECOND;
+/** Headers of one HTTP request, in count and in bytes: far above what a browser sends. */
+export const UI_MAX_HEADERS = 64;
+export const UI_MAX_HEADER_BYTES = 16 * 1024;

@@ -5,13 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { torsMentioning } from '../helpers/procs.ts';
+import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -87,6 +88,43 @@ describe('no network outside a session (strace -f)', () => {
       ['contacts verify', verify], ['contacts rename', rename], ['contacts remove', remove]] as const) {
       assert.deepEqual(r.calls, [], `${name} makes no network system call`);
     }
+    assert.deepEqual(await torsMentioning(work), [], 'no tor was started');
+  });
+
+  test('ui: the only socket is its listener on 127.0.0.1; it connects nowhere (page calls included)', async () => {
+    const home = join(work, 'ui-home');
+    const assets = await fixtureAssets(join(work, 'ui-assets'));
+    const log = join(work, 'trace-ui.txt');
+    const child = spawn('strace', ['-f', '-qq', '-e', 'trace=%network', '-o', log, process.execPath, entry, 'ui'], {
+      env: { ...process.env, ENTRECHAT_HOME: home, ENTRECHAT_UI_ASSETS: assets },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('\n') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      const url = out.split('\n')[0] ?? '';
+      const page = await Page.open(Number(new URL(url).port), await signIn(url));
+      await page.waitState((s) => s.identity === 'none');
+      await page.ok('create', { passphrase: 'a passphrase under strace' });
+      await page.ok('contacts');
+      await page.ok('whoami');
+      await page.ok('exit');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+    const calls = (await readFile(log, 'utf8')).split('\n').filter((l) => /\b(socket|socketpair|connect|bind|listen|accept4?|sendto|sendmsg)\(/.test(l));
+    const sockets = calls.filter((l) => /\bsocket\(/.test(l));
+    assert.equal(sockets.length, 1, `one socket: ${sockets.join(' | ')}`);
+    assert.match(sockets[0] ?? '', /socket\(AF_INET, SOCK_STREAM/);
+    const binds = calls.filter((l) => /\bbind\(/.test(l));
+    assert.equal(binds.length, 1);
+    assert.match(binds[0] ?? '', /sin_addr=inet_addr\("127\.0\.0\.1"\)/);
+    assert.deepEqual(calls.filter((l) => /\b(connect|socketpair|sendto|sendmsg)\(/.test(l)), [], 'no connection out');
     assert.deepEqual(await torsMentioning(work), [], 'no tor was started');
   });
 });

@@ -1,0 +1,135 @@
+/**
+ * `entrechat ui` as a process of the real command line: the URL on stdout (one line), the page's Exit,
+ * SIGTERM, a missing build, options it refuses.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENTRY, Fixture, freePort, run } from '../helpers/cli.ts';
+import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
+
+const fx = new Fixture();
+let work = '';
+let assets = '';
+const children: ChildProcessWithoutNullStreams[] = [];
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'entrechat-ui-cli-'));
+  assets = await fixtureAssets(join(work, 'assets'));
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await fx.cleanup();
+  await rm(work, { recursive: true, force: true });
+});
+
+interface UiProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts `entrechat ui ARGS` and waits for its URL line. */
+export async function startUiProcess(home: string, args: string[] = [], env: Record<string, string> = {}): Promise<UiProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', ...args], {
+    env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: assets, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('\n')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no URL: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, url: out.split('\n')[0] ?? '', exited, stdout: () => out, stderr: () => err };
+}
+
+describe('entrechat ui, the process', () => {
+  test('prints one line, the URL, and nothing of it on stderr; Exit in the page ends the process with 0', async () => {
+    const { home } = await fx.identity();
+    const ui = await startUiProcess(home);
+    assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/open\?k=[A-Za-z0-9_-]{43}$/);
+    const secret = new URL(ui.url).searchParams.get('k') ?? '';
+    const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
+    await page.waitState((s) => s.identity === 'locked');
+    assert.deepEqual(await page.ok('unlock', { passphrase: '' }), { code: (JSON.parse((await run(home, ['whoami', '--json'])).stdout) as { code: string }).code });
+    assert.equal(await page.ok('exit'), null);
+    assert.equal(await ui.exited, 0);
+    assert.equal(ui.stdout().split('\n').filter((l) => l !== '').length, 1, 'one line on stdout');
+    assert.ok(!ui.stderr().includes(secret), 'the secret is not on stderr');
+  });
+
+  test('SIGTERM ends it cleanly (0); so does the idle limit without a page (in process: web-server.test.ts)', async () => {
+    const { home } = await fx.identity();
+    const ui = await startUiProcess(home);
+    ui.child.kill('SIGTERM');
+    assert.equal(await ui.exited, 0);
+  });
+
+  test('a missing build: UI_ASSETS_MISSING, exit 2; options of talk that make no sense here are refused', async () => {
+    const home = await fx.home();
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui'], {
+        env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: join(work, 'no-such-folder') },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('close', (code) => { resolve({ code, stderr }); });
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[UI_ASSETS_MISSING\]/);
+    assert.match(r.stderr, /npm run build/);
+    for (const args of [['ui', '--json'], ['ui', 'bob'], ['ui', '--passphrase-file', '/dev/null']]) {
+      const bad = await run(home, args);
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, /\[BAD_ARGUMENT\]/);
+    }
+  });
+
+  test('Ctrl-C during a session: the session ends as /quit for both, the process exits 0', async () => {
+    const { alice, bob } = await fx.pair();
+    const [pa, pb] = [await freePort(), await freePort()];
+    const ui = await startUiProcess(alice.home, ['--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
+    const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
+    await page.ok('unlock', { passphrase: '' });
+    await page.ok('talk', { name: 'bob' });
+    const b = fx.talk(bob.home, ['alice', '--loopback-listen', `${pb}`, '--loopback-peer', `${pa}`, '--window', '20']);
+    await Promise.all([page.waitEvent((e) => e.event === 'active'), b.waitFor((e) => e.event === 'active')]);
+    ui.child.kill('SIGINT');
+    assert.equal((await page.waitEvent((e) => e.event === 'closed')).reason, 'quit');
+    assert.equal(await ui.exited, 0);
+    assert.equal(await b.exited, 0);
+    assert.equal((await b.waitFor((e) => e.event === 'closed')).reason, 'peer_quit');
+  });
+
+  test('--open hands the URL to xdg-open (a stand-in here: no browser is opened), without a shell', async () => {
+    const { home } = await fx.identity();
+    const bin = join(work, 'bin');
+    const seen = join(work, 'opened.txt');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$#" "$1" > '${seen}'\n`, { mode: 0o700 });
+    const ui = await startUiProcess(home, ['--open'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    const deadline = Date.now() + 10_000;
+    let opened = '';
+    while (Date.now() < deadline) {
+      opened = await readFile(seen, 'utf8').catch(() => '');
+      if (opened !== '') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(opened, `1\n${ui.url}\n`, 'one argument: the URL');
+    await rm(seen);
+    ui.child.kill('SIGTERM');
+    assert.equal(await ui.exited, 0);
+  });
+});
