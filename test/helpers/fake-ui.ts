@@ -75,7 +75,7 @@ export class FakeUi {
     this.#socket = ws;
     ws.on('close', () => { if (this.#socket === ws) this.#socket = null; });
     ws.on('message', (data) => {
-      const call = JSON.parse(String(data)) as CallMessage;
+      const call = JSON.parse((data as Buffer).toString('utf8')) as CallMessage;
       this.calls.push(call);
       let reply: Reply;
       try {

@@ -20,6 +20,11 @@ import { heading, tour, TOUR_MESSAGES } from '../helpers/page-tour.ts';
 
 const AXE = join(import.meta.dirname, '../../node_modules/axe-core/axe.min.js');
 let dir = '';
+
+/** Runs `source` in the page (through the DevTools protocol, as the CSP allows) and gives its value. */
+function js<T>(page: Page, source: string): Promise<T> {
+  return page.evaluate<T, undefined>(source, undefined);
+}
 let axeSource = '';
 
 before(async () => {
@@ -47,38 +52,38 @@ async function withPage(screen: Screen, fn: (page: Page, ui: FakeUi) => Promise<
 
 /** Nothing wider than the screen: no horizontal scrolling anywhere. */
 async function assertNoHorizontalScroll(page: Page, name: string): Promise<void> {
-  const wide = await page.evaluate(`(() => {
+  const wide = await js<string[]>(page, `(() => {
     const out = [];
     for (const el of [document.documentElement, document.body, ...document.querySelectorAll('main, .log, .screen, li, p, form')]) {
       if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).display !== 'inline') out.push(el.tagName + '.' + el.className + ' ' + el.scrollWidth + '>' + el.clientWidth);
     }
     return out;
-  })()`) as string[];
+  })()`);
   assert.deepEqual(wide, [], `${name}: horizontal overflow`);
 }
 
 /** axe-core on the screen: no serious or critical violation. Injected through the DevTools protocol, which the CSP does not apply to. */
 async function assertAccessible(page: Page, name: string): Promise<void> {
   if (await page.evaluate('typeof axe') === 'undefined') await page.evaluate(axeSource);
-  const violations = await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations
+  const violations = await js<string[]>(page, `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`) as string[];
+    .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`);
   assert.deepEqual(violations, [], `${name}: axe violations`);
 }
 
 /** Tab reaches every visible control of the screen, in order, without getting stuck. */
 async function assertKeyboardReachable(page: Page, name: string): Promise<void> {
-  const count = await page.evaluate(`(() => {
+  const count = await js<number>(page, `(() => {
     const els = [...document.querySelectorAll('button, input, textarea, select, a[href], [tabindex]:not([tabindex="-1"])')]
       .filter((el) => !el.disabled && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden');
     els.forEach((el, i) => el.setAttribute('data-kb', String(i)));
     document.activeElement?.blur?.();
     return els.length;
-  })()`) as number;
+  })()`);
   const seen = new Set<string>();
   for (let i = 0; i < count + 2; i++) {
     await page.keyboard.press('Tab');
-    const id = await page.evaluate(`document.activeElement?.getAttribute('data-kb') ?? ''`) as string;
+    const id = await js<string>(page, `document.activeElement?.getAttribute('data-kb') ?? ''`);
     if (id !== '') seen.add(id);
   }
   await page.evaluate(`document.querySelectorAll('[data-kb]').forEach((el) => el.removeAttribute('data-kb'))`);
@@ -118,14 +123,14 @@ test('a session: the peer\'s text shown as text (no HTML, bidi controls visible)
     const startUrl = ui.url;
     let historyAtStart = 0;
     await tour(page, ui, async (name, p) => {
-      if (name === 'code') historyAtStart = await p.evaluate('history.length') as number;
+      if (name === 'code') historyAtStart = await js<number>(p, 'history.length');
       if (name === 'talk-connected') {
         assert.equal(await p.locator('.log img').count(), 0, 'no element made of a message');
         assert.equal(await p.evaluate('window.__pwned'), undefined);
         const texts = await p.locator('li.msg .text').allTextContents();
         assert.equal(texts[3], '<img src=x onerror="window.__pwned=1"> and \ufffdevil\ufffd', 'the markup shows as text, the bidi override as a placeholder');
         assert.equal(texts[0], TOUR_MESSAGES[0]);
-        for (const tag of await p.locator('li.msg .text').evaluateAll((els) => els.map((e) => `${e.tagName} ${e.getAttribute('dir') ?? ''}`))) {
+        for (const tag of await js<string[]>(p, "[...document.querySelectorAll('li.msg .text')].map((e) => e.tagName + ' ' + e.getAttribute('dir'))")) {
           assert.equal(tag, 'BDI auto');
         }
         assert.equal(await p.locator('[role=log][aria-live=polite] li.msg').count(), TOUR_MESSAGES.length, 'messages are in a live region');
@@ -137,7 +142,7 @@ test('a session: the peer\'s text shown as text (no HTML, bidi controls visible)
       }
       if (name === 'talk-ended') {
         assert.equal(await p.locator('li.msg').count(), 0);
-        const body = await p.evaluate('document.body.innerText') as string;
+        const body = await js<string>(p, 'document.body.innerText');
         for (const m of [...TOUR_MESSAGES, 'Je pars maintenant']) assert.ok(!body.includes(m.slice(0, 12)), 'a message left in the page');
         assert.match(body, /Wiped: this page's conversation \(4 messages shown this session\) and the session keys\. Your tor was stopped/);
         await assertNothingStored(p);
