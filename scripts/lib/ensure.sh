@@ -27,9 +27,10 @@ ensure_npm_deps() {
 }
 
 # The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
-# strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
-# tests run the command line in real terminals).
-ENTRECHAT_DEBS=(tor strace tmux)
+# strace (the suite checks that nothing touches the network outside a session), tmux (the terminal
+# tests run the command line in real terminals) and chromium-headless-shell (the page's tests run it
+# through playwright-core, which never downloads a browser).
+ENTRECHAT_DEBS=(tor strace tmux chromium-headless-shell)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {
