@@ -62,6 +62,16 @@ async function assertNoHorizontalScroll(page: Page, name: string): Promise<void>
   assert.deepEqual(wide, [], `${name}: horizontal overflow`);
 }
 
+/** Every control a finger uses is at least 44 × 44 CSS pixels. */
+async function assertTouchTargets(page: Page, name: string): Promise<void> {
+  const small = await js<string[]>(page, `[...document.querySelectorAll('button, input, textarea, select')]
+    .filter((el) => el.getClientRects().length > 0)
+    .map((el) => [el, el.getBoundingClientRect()])
+    .filter(([, r]) => r.width < 44 || r.height < 44)
+    .map(([el, r]) => el.tagName + ' "' + (el.textContent || el.getAttribute('aria-label') || '') + '" ' + Math.round(r.width) + '×' + Math.round(r.height))`);
+  assert.deepEqual(small, [], `${name}: touch targets under 44 px`);
+}
+
 /** axe-core on the screen: no serious or critical violation. Injected through the DevTools protocol, which the CSP does not apply to. */
 async function assertAccessible(page: Page, name: string): Promise<void> {
   if (await page.evaluate('typeof axe') === 'undefined') await page.evaluate(axeSource);
@@ -103,7 +113,7 @@ async function assertNothingStored(page: Page): Promise<void> {
 }
 
 for (const screen of SCREENS) {
-  test(`every screen at ${screen.name} size (${String(screen.width)}×${String(screen.height)}): no horizontal scroll, no serious axe violation${screen.mobile ? '' : ', all reachable by keyboard'}`, { timeout: 240_000 }, async () => {
+  test(`every screen at ${screen.name} size (${String(screen.width)}×${String(screen.height)}): no horizontal scroll, no serious axe violation, ${screen.mobile ? 'touch targets of 44 px' : 'all reachable by keyboard'}`, { timeout: 240_000 }, async () => {
     const seen: string[] = [];
     await withPage(screen, async (page, ui) => {
       await tour(page, ui, async (name, p) => {
@@ -111,6 +121,7 @@ for (const screen of SCREENS) {
         await assertNoHorizontalScroll(p, name);
         await assertAccessible(p, name);
         if (!screen.mobile) await assertKeyboardReachable(p, name);
+        else await assertTouchTargets(p, name);
         assert.equal(await p.title(), 'Entrechat', `${name}: title`);
       });
     }, screen.name === 'small' ? { colorScheme: 'dark' } : {});

@@ -62,7 +62,13 @@ export class Conn {
     if (call === 'exit') this.#exiting = true;
     ws.send(JSON.stringify({ ...args, id, call }));
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject: (e) => {
+          if (call === 'exit' && e.code !== 'NOT_CONNECTED') this.#exiting = false;
+          reject(e);
+        },
+      });
     });
   }
 

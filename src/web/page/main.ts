@@ -44,7 +44,11 @@ const w = (): Words => words(app.lang);
 const conn = new Conn({
   onStatus: (status) => {
     app.status = status;
-    if (status !== 'open') app.state = null;
+    if (status !== 'open') {
+      app.state = null;
+      // What this page showed of a conversation goes now; a reconnect continues a session still running.
+      if (app.talk !== null) talk.wipe(app.talk);
+    }
     render();
   },
   onPush,
@@ -74,6 +78,7 @@ function onPush(p: Push): void {
   if (app.key !== 'talk' || talkDom === null) return;
   if (p.event.event === 'closed') {
     render(true);
+    main.querySelector<HTMLElement>('h1')?.focus();
     return;
   }
   if (entry !== null) appendEntry(entry);
