@@ -79,6 +79,11 @@ export async function tour(page: Page, ui: FakeUi, visit: Visit): Promise<void> 
   await page.getByText(/waiting for alice · \d:\d\d left/).waitFor();
   await page.getByText(/Nothing is queued/).waitFor();
   await visit('talk-waiting', page);
+  // Exit asks first; cancelling comes back to the session.
+  await page.getByRole('button', { name: 'Exit' }).click();
+  await heading(page, 'Exit');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByText(/waiting for alice · \d:\d\d left/).waitFor();
 
   ui.event({ type: 'state', state: 'handshaking' });
   await page.getByText('alice is here · authenticating…').waitFor();

@@ -95,6 +95,7 @@ function screenKey(): string {
   const s = app.state;
   if (s === null) return 'conn:connecting';
   if (s.identity !== 'unlocked') return `identity:${s.identity}`;
+  if (app.view.name === 'exit') return 'exit';
   if (app.talk !== null) return 'talk';
   return 'contact' in app.view ? `${app.view.name}:${app.view.contact}` : app.view.name;
 }
@@ -471,7 +472,7 @@ function exitScreen(): HTMLElement {
   const words = w();
   const err = errorBox();
   return section(words.exit, [h('p', {}, words.exitAsk), err.el, actions(
-    button(words.cancel, () => { go({ name: 'contacts' }); }),
+    button(words.cancel, () => { go({ name: 'contacts' }); }), // back to the session, if one runs
     button(words.exit, () => {
       conn.call('exit', {}).then(() => {
         app.status = 'exited';
