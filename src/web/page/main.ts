@@ -59,7 +59,8 @@ function onPush(p: Push): void {
     app.state = p.state;
     const t = app.talk;
     if (p.state.session !== null) {
-      if (t === null || t.phase === 'ended') {
+      // A session this page did not start here (it was reloaded during one): show it from now on.
+      if (t === null) {
         app.talk = talk.createTalk(p.state.session);
         app.talkStarted = true;
       } else if (t.peer === p.state.session) app.talkStarted = true;
@@ -187,8 +188,9 @@ function button(label: Child, onclick: () => void, cls = ''): HTMLButtonElement 
   return h('button', { type: 'button', class: cls, onclick }, label);
 }
 
+/** A labelled input; a hint goes after the label (it describes the input, it does not name it). */
 function field(label: string, input: HTMLElement, hint?: HTMLElement): HTMLElement {
-  return h('label', { class: 'field' }, h('span', { class: 'label' }, label), input, hint);
+  return h('div', { class: 'field' }, h('label', {}, h('span', { class: 'label' }, label), input), hint);
 }
 
 function passwordInput(autocomplete: string): HTMLInputElement {
