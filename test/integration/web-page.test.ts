@@ -225,3 +225,29 @@ test('a message over the limit is refused by the page with its words; nothing ca
     await page.getByText('1:00 left').or(page.getByText('0:59 left')).waitFor();
   });
 });
+
+test('a connection lost during a session: the conversation leaves the page at once; a reconnect shows the session still running, or that it ended meanwhile', { timeout: 60_000 }, async () => {
+  await withPage(SCREENS[1]!, async (page, ui) => {
+    await page.goto(ui.url);
+    await heading(page, 'Contacts');
+    await page.getByRole('button', { name: 'Talk alice' }).click();
+    ui.event({ type: 'active', tag: 'bb', idle: 600_000, maxSession: 3600_000, initiator: true });
+    ui.message('un secret');
+    await page.getByText('un secret').waitFor();
+    ui.drop();
+    await heading(page, 'Connection lost');
+    assert.ok(!(await js<string>(page, 'document.body.innerText')).includes('un secret'));
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await heading(page, 'alice');
+    await page.getByText('connected', { exact: true }).waitFor();
+    assert.equal(await page.locator('li.msg').count(), 0, 'what was shown before is gone');
+    ui.message('encore là');
+    await page.getByText('encore là').waitFor();
+    ui.drop();
+    await heading(page, 'Connection lost');
+    ui.state = { ...ui.state, session: null };
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await page.getByText('The session ended.').waitFor();
+    assert.equal(await page.locator('li.msg').count(), 0);
+  });
+});

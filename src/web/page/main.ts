@@ -610,5 +610,7 @@ function followViewport(): void {
 
 document.body.replaceChildren(header, main, nav);
 followViewport();
+// A phone that was locked or switched away comes back: try again at once rather than wait for a tap.
+document.addEventListener('visibilitychange', () => { if (!document.hidden && app.status === 'lost') conn.connect(); });
 render();
 conn.connect();
