@@ -45,8 +45,17 @@ export async function tour(page: Page, ui: FakeUi, visit: Visit): Promise<void> 
   await page.locator('button.contact', { hasText: 'bob' }).click();
   await heading(page, 'bob');
   await visit('contact', page);
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByLabel('New name').fill('Robert');
+  await visit('rename', page);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await heading(page, 'Robert');
+  await page.getByRole('button', { name: 'Remove' }).click();
+  await page.getByText(/Their key is deleted from this device/).waitFor();
+  await visit('remove', page);
+  await page.getByRole('button', { name: 'Keep' }).click();
   await page.getByRole('button', { name: 'Verify' }).click();
-  await heading(page, 'Verify bob');
+  await heading(page, 'Verify Robert');
   await page.getByText('12345').waitFor();
   await visit('verify', page);
   await page.getByRole('button', { name: 'They match: verified' }).click();

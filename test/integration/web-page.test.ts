@@ -124,8 +124,8 @@ for (const screen of SCREENS) {
         else await assertTouchTargets(p, name);
         assert.equal(await p.title(), 'Entrechat', `${name}: title`);
         // In French too (at the small size, where longer words are hardest to fit), on the screens
-        // where switching loses nothing typed.
-        if (screen.name === 'small' && !['create', 'add', 'unlock'].includes(name)) {
+        // where switching loses nothing typed or opened.
+        if (screen.name === 'small' && !['create', 'add', 'unlock', 'rename', 'remove'].includes(name)) {
           await p.getByRole('button', { name: 'Lire en français' }).click();
           assert.equal(await js<string>(p, 'document.documentElement.lang'), 'fr');
           await assertNoHorizontalScroll(p, `${name} (fr)`);
@@ -135,7 +135,7 @@ for (const screen of SCREENS) {
         }
       });
     }, screen.name === 'small' ? { colorScheme: 'dark' } : {});
-    assert.equal(seen.length, 15);
+    assert.equal(seen.length, 17);
   });
 }
 
@@ -249,5 +249,22 @@ test('a connection lost during a session: the conversation leaves the page at on
     await page.getByRole('button', { name: 'Reconnect' }).click();
     await page.getByText('The session ended.').waitFor();
     assert.equal(await page.locator('li.msg').count(), 0);
+  });
+});
+
+test('removing a contact asks first, then the list no longer has them', { timeout: 60_000 }, async () => {
+  await withPage(SCREENS[0]!, async (page, ui) => {
+    await page.goto(ui.url);
+    await heading(page, 'Contacts');
+    await page.locator('button.contact', { hasText: 'bob' }).click();
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('button', { name: 'Keep' }).click();
+    assert.equal(ui.calls.filter((c) => c.call === 'remove').length, 0);
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('group').getByRole('button', { name: 'Remove' }).click();
+    await heading(page, 'Contacts');
+    await page.locator('button.contact', { hasText: 'alice' }).waitFor();
+    assert.equal(await page.locator('button.contact', { hasText: 'bob' }).count(), 0);
+    assert.deepEqual(ui.contacts.map((c) => c.name), ['alice']);
   });
 });
