@@ -12,12 +12,20 @@
  *   mixed-length messages in the session, against the same with 10. Goal: ratio (time) ≤ 2: a
  *   frame's cost depends on what is visible, not on how long the session has been.
  *
+ * - page-size: everything the page of `entrechat ui` loads (index.html, app.js, app.css, as
+ *   `npm run build` makes them), gzipped, against the 100 KB budget of issue 10. Goal: ratio ≤ 1.
+ *
  * Each measurement alternates ours and the baseline for several short rounds and reports the medians
  * and the median of the per-round ratios.
  *
  * Then the Tor benchmarks (bench/tor.ts, a few minutes on their own private network): session-setup,
- * message-rtt and session-rss. `--no-tor` skips them; `--only-tor` runs them alone.
+ * message-rtt and session-rss. `--no-tor` skips them; `--only-tor` runs them alone. `--only NAME,…`
+ * runs the rows whose names start with these (e.g. `--only page-size`).
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { createCipheriv, createDecipheriv, diffieHellman, hash, randomBytes, type KeyObject } from 'node:crypto';
 import { encodeHello } from '../src/core/hello.ts';
 import { IDLE_DEFAULT, MAX_SESSION_DEFAULT, RECORD_PLAINTEXT_SIZE, TEXT_CHUNK_BYTES } from '../src/core/limits.ts';
@@ -26,6 +34,7 @@ import { decodeRecord, encodeRecord } from '../src/core/records.ts';
 import { x25519FromSecret, x25519PublicKey } from '../src/core/x25519.ts';
 import { applyEvent, createModel, type ChatModel } from '../src/cli/chat/model.ts';
 import { renderFrame, WrapCache } from '../src/cli/chat/screen.ts';
+import { buildPage, PAGE_FILES } from '../scripts/build.ts';
 import { cliHelp } from './startup.ts';
 import { torBenchmarks, type TorResult } from './tor.ts';
 import { median } from './stats.ts';
@@ -202,10 +211,25 @@ function chatFrame(): Result {
   return compare('chat-frame', 'µs/frame', 'ratio <= 2', () => 1e6 / rate(long), () => 1e6 / rate(short));
 }
 
+/** The page's budget: 100 KB gzipped for everything it loads. */
+const PAGE_BUDGET_BYTES = 100 * 1000;
+
+/** Bytes of the page's files once gzipped (level 9, as a server or a proxy would send them at most). */
+function pageSize(): Result {
+  const dir = mkdtempSync(join(tmpdir(), 'ec-bench-page-'));
+  try {
+    buildPage(dir);
+    const bytes = PAGE_FILES.reduce((sum, f) => sum + gzipSync(readFileSync(join(dir, f)), { level: 9 }).length, 0);
+    return { name: 'page-size', ours: bytes, baseline: PAGE_BUDGET_BYTES, unit: 'B gzipped', ratio: Number((bytes / PAGE_BUDGET_BYTES).toFixed(3)), goal: 'ratio <= 1' };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const json = process.argv.includes('--json');
 const noTor = process.argv.includes('--no-tor');
 const onlyTor = process.argv.includes('--only-tor');
-/** `--only NAME[,NAME…]`: the Tor rows whose names start with these (implies --only-tor). */
+/** `--only NAME[,NAME…]`: the rows whose names start with these. */
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter((n) => n !== '') : undefined;
 if (noTor && onlyTor) {
@@ -216,11 +240,18 @@ const print = (r: Result): void => {
   if (json) console.log(JSON.stringify(r));
   else console.log(`${r.name.padEnd(18)} ours ${String(r.ours).padStart(9)} ${r.unit.padEnd(13)} baseline ${String(r.baseline).padStart(9)}  ratio ${r.ratio.toFixed(3)}${r.diff !== undefined ? `  diff ${String(r.diff)} ${r.unit}` : ''}  (goal ${r.goal})`);
 };
-if (!onlyTor && only === undefined) {
-  const kk = kkHandshake();
-  for (const r of [kk.handshake, kk.floor, recordSealOpen(), chatFrame(), cliHelp()]) print(r);
-}
-if (!noTor) {
+const LOCAL_ROWS: readonly (readonly [string, () => Result[]])[] = [
+  ['kk-handshake', () => { const kk = kkHandshake(); return [kk.handshake, kk.floor]; }],
+  ['record-seal-open', () => [recordSealOpen()]],
+  ['chat-frame', () => [chatFrame()]],
+  ['cli-help', () => [cliHelp()]],
+  ['page-size', () => [pageSize()]],
+];
+const picks = (name: string): boolean => only?.some((n) => name.startsWith(n)) ?? !onlyTor;
+for (const [name, run] of LOCAL_ROWS) if (picks(name)) for (const r of run()) print(r);
+/** `--only` names no local row only: the rest are Tor rows. */
+const onlyLocal = only !== undefined && only.every((n) => LOCAL_ROWS.some(([name]) => name.startsWith(n)));
+if (!noTor && !onlyLocal) {
   try {
     await torBenchmarks({ onResult: print, ...(only !== undefined ? { only } : {}) });
   } catch (e) {
