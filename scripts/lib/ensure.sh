@@ -28,8 +28,9 @@ ensure_npm_deps() {
 
 # The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
 # strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
-# tests run the command line in real terminals).
-ENTRECHAT_DEBS=(tor strace tmux)
+# tests run the command line in real terminals), obfs4proxy (the private test network's obfs4 bridge
+# and the sessions that reach it only through that bridge).
+ENTRECHAT_DEBS=(tor strace tmux obfs4proxy)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {
