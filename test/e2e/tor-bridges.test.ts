@@ -186,4 +186,11 @@ describe('bridges', () => {
       [['tor-config', true], ['tor-config-file', true], ['transport', true]]);
     assert.equal(good.code, 0);
   });
+
+  test('testnet down --bridge: --bridge goes with up (BAD_ARGUMENT, exit 2), nothing stopped', async () => {
+    const r = await run(alice.home, ['testnet', 'down', '--dir', bridge.dir, '--bridge']);
+    assert.equal(r.code, 2);
+    assert.equal(codeOf(r.stderr), 'BAD_ARGUMENT');
+    assert.ok((await readdir(bridge.dir)).includes('bridge.json'), 'the bridge is still there');
+  });
 });
