@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Fixture, freePort, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
 import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedBridge, sharedTestnet } from '../helpers/testnet.ts';
-import type { TestnetBridge } from '../../src/tor/testnet.ts';
+import { bridgeUp, type TestnetBridge } from '../../src/tor/testnet.ts';
 
 const fx = new Fixture();
 let alice: { home: string; code: string };
@@ -192,5 +192,12 @@ describe('bridges', () => {
     assert.equal(r.code, 2);
     assert.equal(codeOf(r.stderr), 'BAD_ARGUMENT');
     assert.ok((await readdir(bridge.dir)).includes('bridge.json'), 'the bridge is still there');
+  });
+
+  test('bridgeUp on a folder that holds no network: TESTNET_DIR_INVALID, nothing made', async () => {
+    const notANetwork = await fx.home();
+    const dir = join(await fx.home(), 'bridge');
+    await assert.rejects(bridgeUp({ network: notANetwork, dir }), (e) => (e as { code?: string }).code === 'TESTNET_DIR_INVALID');
+    await assert.rejects(readdir(dir), 'the bridge folder was not made');
   });
 });
