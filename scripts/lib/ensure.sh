@@ -28,10 +28,11 @@ ensure_npm_deps() {
 
 # The Debian packages the project needs: tor (sessions, the private test network, with tor-gencert),
 # strace (the suite checks that nothing touches the network outside a session) and tmux (the terminal
-# tests run the command line in real terminals).
+# tests run the command line in real terminals), obfs4proxy (the private test network's obfs4 bridge
+# and the sessions that reach it only through that bridge).
 # python3-stem python3-psutil python3-yaml: Whonix's onion-grater, run in test/e2e/tor-grater.test.ts.
 # chromium-headless-shell: the page's tests run in a real browser (playwright-core drives it).
-ENTRECHAT_DEBS=(tor strace tmux python3-stem python3-psutil python3-yaml chromium-headless-shell)
+ENTRECHAT_DEBS=(tor strace tmux obfs4proxy python3-stem python3-psutil python3-yaml chromium-headless-shell)
 
 # ensure_debs PKG…: installs the missing Debian packages when root, else prints the command.
 ensure_debs() {

@@ -171,7 +171,8 @@ export async function listenForTor(server: Server, dir: string | null, index: nu
 }
 
 /**
- * @throws TorError TOR_CONFIG_INVALID (an unreadable or unacceptable `configFile`), at once
+ * @throws TorError TOR_CONFIG_INVALID (an unreadable or unacceptable `configFile`), TOR_TRANSPORT_MISSING
+ *   (a transport program it names is not installed), at once
  */
 export function createTorTransport(options: TorTransportOptions): Transport {
   const { plan, tor } = options;

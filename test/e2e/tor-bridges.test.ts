@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Fixture, freePort, run, type JsonEvent, type TalkProcess } from '../helpers/cli.ts';
 import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedBridge, sharedTestnet } from '../helpers/testnet.ts';
-import type { TestnetBridge } from '../../src/tor/testnet.ts';
+import { bridgeUp, type TestnetBridge } from '../../src/tor/testnet.ts';
 
 const fx = new Fixture();
 let alice: { home: string; code: string };
@@ -185,5 +185,19 @@ describe('bridges', () => {
     assert.deepEqual(goodChecks.filter((c) => ['tor-config', 'tor-config-file', 'transport'].includes(c.name)).map((c) => [c.name, c.ok]),
       [['tor-config', true], ['tor-config-file', true], ['transport', true]]);
     assert.equal(good.code, 0);
+  });
+
+  test('testnet down --bridge: --bridge goes with up (BAD_ARGUMENT, exit 2), nothing stopped', async () => {
+    const r = await run(alice.home, ['testnet', 'down', '--dir', bridge.dir, '--bridge']);
+    assert.equal(r.code, 2);
+    assert.equal(codeOf(r.stderr), 'BAD_ARGUMENT');
+    assert.ok((await readdir(bridge.dir)).includes('bridge.json'), 'the bridge is still there');
+  });
+
+  test('bridgeUp on a folder that holds no network: TESTNET_DIR_INVALID, nothing made', async () => {
+    const notANetwork = await fx.home();
+    const dir = join(await fx.home(), 'bridge');
+    await assert.rejects(bridgeUp({ network: notANetwork, dir }), (e) => (e as { code?: string }).code === 'TESTNET_DIR_INVALID');
+    await assert.rejects(readdir(dir), 'the bridge folder was not made');
   });
 });
