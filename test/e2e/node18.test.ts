@@ -19,6 +19,7 @@ import { CLI_NODE_FLAGS, ESBUILD, ROOT, bundleArgs } from '../../scripts/build.t
 import { DEMO_SCRIPT, botAnswer } from '../../src/app/demo.ts';
 import { TalkProcess, type JsonEvent } from '../helpers/cli.ts';
 import { NODE18_MISSING_EXPORTS } from '../helpers/node18.ts';
+import { hasUiCommand, probeUiServer } from '../helpers/ui-probe.ts';
 import { filesContaining, processesMentioning, snapshot } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
@@ -132,6 +133,15 @@ describe('the bundle on Debian’s Node 18.20', { skip }, () => {
     assert.match(help.stdout, /entrechat demo/);
     const doctor = await run18(['doctor', '--json'], { ENTRECHAT_HOME: home });
     assert.match(doctor.stdout, /"tor"/, doctor.stdout + doctor.stderr);
+  });
+
+  test('ui: the page\'s server answers on 127.0.0.1 (secret for a cookie, then the WebSocket) under Node 18', { timeout: 60_000 }, async (t) => {
+    if (!hasUiCommand((await run18(['--help'], {})).stdout)) {
+      t.skip('this bundle has no ui command yet');
+      return;
+    }
+    const home = await privateDir('ui-home');
+    await probeUiServer((env) => entrechat18(['ui'], { ENTRECHAT_HOME: home, ...env }), await privateDir('assets'));
   });
 
   test('demo --script: the private Tor network, both peers and the whole scripted session; nothing left', { timeout: 240_000 }, async () => {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI_NODE_FLAGS, ESBUILD, bundleArgs } from '../../scripts/build.ts';
 import { TalkProcess, freePort } from '../helpers/cli.ts';
+import { hasUiCommand, probeUiServer } from '../helpers/ui-probe.ts';
 
 const exec = promisify(execFile);
 const NO_ICU_SOURCE = `// Preloaded (node --import) to make this Node behave as one built without ICU, as nodejs-mobile's
@@ -112,4 +113,17 @@ test('without ICU the bundle loads, stores non-ASCII names, and two peers talk o
   a.endInput();
   assert.equal(await a.exited, 0, a.stderr);
   assert.equal(await b.exited, 0, b.stderr);
+});
+
+test('without ICU, ui\'s server answers (secret for a cookie, then the WebSocket)', { timeout: 60_000 }, async (t) => {
+  const help = await run(await dir('ui-help'), ['--help']);
+  if (!hasUiCommand(help.stdout)) {
+    t.skip('this bundle has no ui command yet');
+    return;
+  }
+  const [home, assets, bundle] = [await dir('ui-home'), await dir('ui-assets'), await built];
+  await probeUiServer((env) => spawn(process.execPath, nodeArgs(bundle, ['ui']), {
+    env: { ...process.env, ENTRECHAT_HOME: home, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }), assets);
 });
