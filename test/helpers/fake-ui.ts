@@ -24,6 +24,8 @@ export type Handler = (call: CallMessage, ui: FakeUi) => Reply;
 
 export class FakeUi {
   readonly calls: CallMessage[] = [];
+  /** Where the page broke src/web/protocol.ts (ids not 1, 2, 3… on each connection). */
+  readonly protocolErrors: string[] = [];
   state: AppState = {
     identity: 'unlocked', needsPassphrase: true, session: null,
     limits: { maxMessageBytes: 16 * 1024, maxUnacked: 64, contactNameMax: 64 },
@@ -73,9 +75,12 @@ export class FakeUi {
       return;
     }
     this.#socket = ws;
+    let expectedId = 1;
     ws.on('close', () => { if (this.#socket === ws) this.#socket = null; });
     ws.on('message', (data) => {
       const call = JSON.parse((data as Buffer).toString('utf8')) as CallMessage;
+      if (call.id !== expectedId) this.protocolErrors.push(`call ${call.call} has id ${String(call.id)}, expected ${String(expectedId)}`);
+      expectedId = call.id + 1;
       this.calls.push(call);
       let reply: Reply;
       try {

@@ -44,6 +44,7 @@ async function withPage(screen: Screen, fn: (page: Page, ui: FakeUi) => Promise<
     await fn(run.page, ui);
     // The strict CSP refused nothing, and the page threw nothing.
     assert.deepEqual(problems.filter((p) => !/WebSocket|ERR_CONNECTION|net::/.test(p)), []);
+    assert.deepEqual(ui.protocolErrors, []);
   } finally {
     await run.close();
     await ui.close();
