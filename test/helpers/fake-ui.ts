@@ -30,7 +30,12 @@ export class FakeUi {
     identity: 'unlocked', needsPassphrase: true, session: null,
     limits: { maxMessageBytes: 16 * 1024, maxUnacked: 64, contactNameMax: 64 },
   };
-  contacts: ContactInfo[] = [{ name: 'alice', verified: true }, { name: 'bob', verified: false }];
+  /** A long name without a space (the most a name may be), and one written right to left. */
+  contacts: ContactInfo[] = [
+    { name: 'alice', verified: true }, { name: 'bob', verified: false },
+    { name: 'Maximilian-Alexander-Wolfgang-Friedrich-von-Hohenzollern-Sigmar', verified: false },
+    { name: 'سارة', verified: true },
+  ];
   readonly handlers: Partial<Record<CallName, Handler>> = {};
   /** How a second page is refused (the first stays). */
   secondPage: { code: number; reason: string } = { code: 4409, reason: 'second page' };
