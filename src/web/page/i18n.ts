@@ -158,7 +158,7 @@ const fr: Words = {
   createTitle: 'Créer votre identité',
   createIntro: 'Votre identité est une clé gardée sur cet appareil, verrouillée par une phrase de passe. Choisissez-la longue : quelques mots pris au hasard, c’est le mieux. Elle ne peut pas être retrouvée si vous l’oubliez.',
   passphrase: 'Phrase de passe',
-  passphraseAgain: 'Phrase de passe, encore',
+  passphraseAgain: 'Répétez la phrase de passe',
   weak: (bits) => `Faible : environ ${String(bits)} bits. Ajoutez quelques mots pris au hasard.`,
   strong: (bits) => `Assez forte : environ ${String(bits)} bits.`,
   differ: 'Les deux phrases de passe diffèrent.',
