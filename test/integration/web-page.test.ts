@@ -136,7 +136,7 @@ for (const screen of SCREENS) {
         }
       });
     }, screen.name === 'small' ? { colorScheme: 'dark' } : {});
-    assert.equal(seen.length, 17);
+    assert.equal(seen.length, 19);
   });
 }
 
