@@ -270,3 +270,18 @@ test('removing a contact asks first, then the list no longer has them', { timeou
     assert.equal(ui.contacts.length, 3);
   });
 });
+
+test('a page loaded during a session shows it running, with nothing of what was said before', { timeout: 60_000 }, async () => {
+  await withPage(SCREENS[0]!, async (page, ui) => {
+    ui.state = { ...ui.state, session: 'alice' };
+    await page.goto(ui.url);
+    await heading(page, 'alice');
+    await page.getByText(/session running \(this page was reloaded/).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), false);
+    ui.message('toujours là ?');
+    await page.getByText('toujours là ?').waitFor();
+    await page.getByRole('button', { name: 'Quit' }).click();
+    await page.getByText('You ended the session with alice.').waitFor();
+    assert.equal(await page.locator('li.msg').count(), 0);
+  });
+});

@@ -62,7 +62,7 @@ function onPush(p: Push): void {
     if (p.state.session !== null) {
       // A session this page did not start here (it was reloaded during one): show it from now on.
       if (t === null) {
-        app.talk = talk.createTalk(p.state.session);
+        app.talk = talk.createTalk(p.state.session, 'resumed');
         app.talkStarted = true;
       } else if (t.peer === p.state.session) app.talkStarted = true;
     } else if (t !== null && app.talkStarted && t.phase !== 'ended') {
@@ -554,7 +554,7 @@ function updateTalk(): void {
   talkDom.time.textContent = time?.text ?? '';
   talkDom.time.classList.toggle('warn', time?.warn === true);
   talkDom.hint.replaceChildren(...nodes(talk.hintLine(words, t)));
-  talkDom.send.disabled = t.phase !== 'connected';
+  talkDom.send.disabled = t.phase !== 'connected' && t.phase !== 'resumed';
 }
 
 // --- start -------------------------------------------------------------------------------------
