@@ -24,11 +24,18 @@ export type Handler = (call: CallMessage, ui: FakeUi) => Reply;
 
 export class FakeUi {
   readonly calls: CallMessage[] = [];
+  /** Where the page broke src/web/protocol.ts (ids not 1, 2, 3… on each connection). */
+  readonly protocolErrors: string[] = [];
   state: AppState = {
     identity: 'unlocked', needsPassphrase: true, session: null,
     limits: { maxMessageBytes: 16 * 1024, maxUnacked: 64, contactNameMax: 64 },
   };
-  contacts: ContactInfo[] = [{ name: 'alice', verified: true }, { name: 'bob', verified: false }];
+  /** A long name without a space (the most a name may be), and one written right to left. */
+  contacts: ContactInfo[] = [
+    { name: 'alice', verified: true }, { name: 'bob', verified: false },
+    { name: 'Maximilian-Alexander-Wolfgang-Friedrich-von-Hohenzollern-Sigmar', verified: false },
+    { name: 'سارة', verified: true },
+  ];
   readonly handlers: Partial<Record<CallName, Handler>> = {};
   /** How a second page is refused (the first stays). */
   secondPage: { code: number; reason: string } = { code: 4409, reason: 'second page' };
@@ -73,9 +80,12 @@ export class FakeUi {
       return;
     }
     this.#socket = ws;
+    let expectedId = 1;
     ws.on('close', () => { if (this.#socket === ws) this.#socket = null; });
     ws.on('message', (data) => {
       const call = JSON.parse((data as Buffer).toString('utf8')) as CallMessage;
+      if (call.id !== expectedId) this.protocolErrors.push(`call ${call.call} has id ${String(call.id)}, expected ${String(expectedId)}`);
+      expectedId = call.id + 1;
       this.calls.push(call);
       let reply: Reply;
       try {

@@ -96,6 +96,7 @@ export async function tour(page: Page, ui: FakeUi, visit: Visit): Promise<void> 
 
   ui.event({ type: 'state', state: 'handshaking' });
   await page.getByText('alice is here · authenticating…').waitFor();
+  await visit('talk-handshaking', page);
   ui.event({ type: 'active', tag: '3f9a1c0e5b7d2468', idle: 15 * 60_000, maxSession: 2 * 3600_000, initiator: true });
   await page.getByText(/connected to alice: session 3f9a1c0e5b7d2468/).waitFor();
   for (const [i, text] of TOUR_MESSAGES.entries()) {
@@ -114,6 +115,10 @@ export async function tour(page: Page, ui: FakeUi, visit: Visit): Promise<void> 
   await settle(page);
   await visit('talk-connected', page);
 
+  ui.event({ type: 'state', state: 'closing' });
+  await page.getByText('closing…').waitFor();
+  await page.getByText(/Ending: telling the peer/).waitFor();
+  await visit('talk-closing', page);
   await page.getByRole('button', { name: 'Quit' }).click();
   await page.getByText('You ended the session with alice.').waitFor();
   await visit('talk-ended', page);

@@ -8,14 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encode } from 'uqr';
 import type { Page } from 'playwright-core';
 import { buildPage } from '../../scripts/build.ts';
 import { openBrowser, SCREENS } from '../helpers/browser.ts';
+import { fakeCameraArgs, y4m } from '../helpers/fake-camera.ts';
 import { FAKE_CODE, FakeUi } from '../helpers/fake-ui.ts';
 import { heading } from '../helpers/page-tour.ts';
 
-const SIDE = 480;
 let dir = '';
 
 before(async () => {
@@ -23,26 +22,6 @@ before(async () => {
   buildPage(dir);
 });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
-
-/** A few identical 4:2:0 frames showing `text`'s QR code in black on white (or a blank frame). */
-function y4m(text: string | null): Buffer {
-  const luma = Buffer.alloc(SIDE * SIDE, 255);
-  if (text !== null) {
-    const { data, size } = encode(text, { ecc: 'Q', border: 4 });
-    const scale = Math.floor(SIDE / size);
-    const offset = Math.floor((SIDE - size * scale) / 2);
-    for (let y = 0; y < SIDE; y++) {
-      for (let x = 0; x < SIDE; x++) {
-        const mx = Math.floor((x - offset) / scale);
-        const my = Math.floor((y - offset) / scale);
-        if (data[my]?.[mx] === true) luma[y * SIDE + x] = 0;
-      }
-    }
-  }
-  const chroma = Buffer.alloc((SIDE / 2) * (SIDE / 2) * 2, 128);
-  const frame = Buffer.concat([Buffer.from('FRAME\n'), luma, chroma]);
-  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${String(SIDE)} H${String(SIDE)} F10:1 Ip A1:1 C420jpeg\n`), frame, frame, frame]);
-}
 
 /** Records every camera stream the page opens, to see whether it was stopped. */
 const TRACK_STREAMS = `(() => {
@@ -56,7 +35,7 @@ async function withCamera(video: Buffer, fn: (page: Page, ui: FakeUi) => Promise
   await writeFile(file, video);
   const ui = await new FakeUi(dir).start();
   const run = await openBrowser(SCREENS[1]!, {
-    args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${file}`],
+    args: fakeCameraArgs(file),
     permissions: ['camera'],
   });
   try {

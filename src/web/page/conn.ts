@@ -42,6 +42,7 @@ export class Conn {
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
     const ws = new WebSocket(url);
     this.#ws = ws;
+    this.#nextId = 1; // each connection numbers its calls from 1 (src/web/protocol.ts)
     this.handlers.onStatus('connecting');
     ws.onopen = () => { if (this.#ws === ws) this.handlers.onStatus('open'); };
     ws.onmessage = (e: MessageEvent) => { if (this.#ws === ws && typeof e.data === 'string') this.#receive(e.data); };

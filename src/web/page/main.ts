@@ -6,6 +6,7 @@
 import type { AppState, ContactInfo, DoctorItem, Push } from '../protocol.ts';
 import { CallError, Conn, type ConnStatus } from './conn.ts';
 import { bdi, h, nodes, type Child } from './dom.ts';
+import { actions, badge, button, errorBox, field, passwordInput, section, textInput } from './parts.ts';
 import { browserLang, errorText, words, type Words } from './i18n.ts';
 import { qrSvg } from './qr.ts';
 import { startScan } from './scan.ts';
@@ -61,7 +62,7 @@ function onPush(p: Push): void {
     if (p.state.session !== null) {
       // A session this page did not start here (it was reloaded during one): show it from now on.
       if (t === null) {
-        app.talk = talk.createTalk(p.state.session);
+        app.talk = talk.createTalk(p.state.session, 'resumed');
         app.talkStarted = true;
       } else if (t.peer === p.state.session) app.talkStarted = true;
     } else if (t !== null && app.talkStarted && t.phase !== 'ended') {
@@ -171,55 +172,14 @@ function buildScreen(key: string): HTMLElement {
 
 // --- small parts -------------------------------------------------------------------------------
 
-function section(title: Child | Child[], body: Child[], cls = ''): HTMLElement {
-  return h('section', { class: `screen ${cls}` }, h('h1', { tabindex: '-1' }, ...(Array.isArray(title) ? title : [title])), ...body);
-}
-
 function connProblem(title: string, text: string): HTMLElement {
   return section(title, [h('p', {}, text), actions(h('button', { type: 'button', class: 'primary', onclick: () => { conn.connect(); } }, w().reconnect))]);
-}
-
-/** The buttons at the bottom of a screen, within the thumb's reach. */
-function actions(...buttons: Child[]): HTMLElement {
-  return h('div', { class: 'actions' }, ...buttons);
-}
-
-function button(label: Child, onclick: () => void, cls = ''): HTMLButtonElement {
-  return h('button', { type: 'button', class: cls, onclick }, label);
-}
-
-/** A labelled input; a hint goes after the label (it describes the input, it does not name it). */
-function field(label: string, input: HTMLElement, hint?: HTMLElement): HTMLElement {
-  return h('div', { class: 'field' }, h('label', {}, h('span', { class: 'label' }, label), input), hint);
-}
-
-function passwordInput(autocomplete: string): HTMLInputElement {
-  return h('input', { type: 'password', autocomplete, autocapitalize: 'off', autocorrect: 'off', spellcheck: 'false', required: true });
-}
-
-function textInput(maxlength?: number): HTMLInputElement {
-  return h('input', { type: 'text', autocomplete: 'off', autocapitalize: 'off', autocorrect: 'off', spellcheck: 'false', maxlength });
-}
-
-/** A place for an error's words, announced when they change. */
-function errorBox(): { el: HTMLElement; show: (e: unknown) => void; clear: () => void } {
-  const el = h('p', { class: 'error', role: 'alert' });
-  return {
-    el,
-    show: (e) => { el.textContent = errorText(w(), e instanceof CallError ? e.code : 'INTERNAL'); },
-    clear: () => { el.textContent = ''; },
-  };
 }
 
 /** Runs a call for the current screen: its answer is used only if the screen is still shown. */
 function forScreen<T>(promise: Promise<T>, ok: (value: T) => void, fail: (e: unknown) => void): void {
   const generation = app.generation;
   promise.then((v) => { if (generation === app.generation) ok(v); }, (e: unknown) => { if (generation === app.generation) fail(e); });
-}
-
-function badge(verified: boolean): HTMLElement {
-  const words = w();
-  return h('span', { class: verified ? 'badge ok' : 'badge warn' }, verified ? words.verified : words.notVerified);
 }
 
 // --- identity ----------------------------------------------------------------------------------
@@ -230,7 +190,7 @@ function createScreen(): HTMLElement {
   const p2 = passwordInput('new-password');
   const strength = h('p', { class: 'hint', id: 'strength', 'aria-live': 'polite' });
   p1.setAttribute('aria-describedby', 'strength');
-  const err = errorBox();
+  const err = errorBox(w);
   const submit = h('button', { type: 'submit', class: 'primary' }, words.create);
   let timer = 0;
   let asked = 0;
@@ -272,7 +232,7 @@ function unlockScreen(): HTMLElement {
   const words = w();
   const needs = app.state?.needsPassphrase !== false;
   const p = passwordInput('off');
-  const err = errorBox();
+  const err = errorBox(w);
   const submit = h('button', { type: 'submit', class: 'primary' }, needs ? words.unlock : words.open);
   const form = h('form', { class: 'form', novalidate: true }, h('p', {}, needs ? words.unlockIntro : words.noPassphrase),
     needs ? field(words.passphrase, p) : null, err.el, actions(submit));
@@ -301,7 +261,7 @@ function codeScreen(): HTMLElement {
   const code = h('p', { class: 'code', id: 'my-code' });
   const qr = h('div', { class: 'qr-box' });
   const status = h('p', { class: 'hint', role: 'status' });
-  const err = errorBox();
+  const err = errorBox(w);
   const copy = button(words.copy, () => {
     const text = code.textContent;
     navigator.clipboard.writeText(text).then(() => { status.textContent = w().copied; }, () => {
@@ -330,14 +290,14 @@ function loadContacts(then: (list: ContactInfo[]) => void, fail: (e: unknown) =>
 function contactsScreen(): HTMLElement {
   const words = w();
   const list = h('ul', { class: 'contacts' });
-  const err = errorBox();
+  const err = errorBox(w);
   const fill = (contacts: readonly ContactInfo[]): void => {
     if (contacts.length === 0) {
       list.replaceWith(h('p', { class: 'empty' }, words.noContacts));
       return;
     }
     list.replaceChildren(...contacts.map((c) => h('li', {},
-      h('button', { type: 'button', class: 'contact', onclick: () => { go({ name: 'contact', contact: c.name }); } }, bdi(c.name, 'name'), badge(c.verified)),
+      h('button', { type: 'button', class: 'contact', onclick: () => { go({ name: 'contact', contact: c.name }); } }, bdi(c.name, 'name'), badge(w(), c.verified)),
       h('button', { type: 'button', class: 'primary', onclick: () => { startTalk(c.name); } }, words.talk, h('span', { class: 'sr-only' }, ' ', bdi(c.name))))));
   };
   fill(app.contacts);
@@ -347,7 +307,7 @@ function contactsScreen(): HTMLElement {
 
 function contactScreen(name: string): HTMLElement {
   const words = w();
-  const err = errorBox();
+  const err = errorBox(w);
   const info = app.contacts.find((c) => c.name === name);
   const panel = h('div', { class: 'panel' });
   const rename = (): void => {
@@ -369,7 +329,7 @@ function contactScreen(name: string): HTMLElement {
       button(words.remove, () => { forScreen(conn.call('remove', { name }), () => { go({ name: 'contacts' }); }, err.show); }, 'danger'))));
     keep.focus();
   };
-  return section([bdi(name)], [info !== undefined ? h('p', {}, badge(info.verified)) : null, panel, err.el,
+  return section([bdi(name)], [info !== undefined ? h('p', {}, badge(w(), info.verified)) : null, panel, err.el,
     actions(button(words.back, () => { go({ name: 'contacts' }); }), button(words.rename, rename), button(words.remove, remove),
       button(words.verify, () => { go({ name: 'verify', contact: name }); }), button(words.talk, () => { startTalk(name); }, 'primary'))]);
 }
@@ -378,7 +338,7 @@ function addScreen(): HTMLElement {
   const words = w();
   const name = textInput(app.state?.limits.contactNameMax);
   const code = h('textarea', { rows: 3, autocomplete: 'off', autocapitalize: 'off', autocorrect: 'off', spellcheck: 'false', class: 'code-input' });
-  const err = errorBox();
+  const err = errorBox(w);
   const status = h('p', { class: 'hint', role: 'status' });
   const video = h('video', { class: 'camera', hidden: true, 'aria-hidden': 'true' });
   let stop: (() => void) | null = null;
@@ -426,7 +386,7 @@ function addScreen(): HTMLElement {
 function verifyScreen(name: string): HTMLElement {
   const words = w();
   const groups = h('ol', { class: 'safety', 'aria-label': words.safetyNumber });
-  const err = errorBox();
+  const err = errorBox(w);
   let shown: string[] = [];
   const match = button(words.match, () => {
     forScreen(conn.call('verify', { name, groups: shown }), () => { go({ name: 'contacts' }); }, err.show);
@@ -447,7 +407,7 @@ function verifyScreen(name: string): HTMLElement {
 function doctorScreen(): HTMLElement {
   const words = w();
   const list = h('ul', { class: 'doctor', 'aria-busy': 'true' }, h('li', {}, words.checking));
-  const err = errorBox();
+  const err = errorBox(w);
   const run = (): void => {
     list.setAttribute('aria-busy', 'true');
     list.replaceChildren(h('li', {}, w().checking));
@@ -472,7 +432,7 @@ function doctorItem(item: DoctorItem): HTMLElement {
 
 function exitScreen(): HTMLElement {
   const words = w();
-  const err = errorBox();
+  const err = errorBox(w);
   return section(words.exit, [h('p', {}, words.exitAsk), err.el, actions(
     button(words.cancel, () => { go({ name: 'contacts' }); }), // back to the session, if one runs
     button(words.exit, () => {
@@ -504,7 +464,7 @@ function talkScreen(): HTMLElement {
   if (t === null) return section('', []);
   const info = app.contacts.find((c) => c.name === t.peer);
   const title = h('h1', { tabindex: '-1' }, bdi(t.peer));
-  const head = h('div', { class: 'talk-head' }, title, info !== undefined ? badge(info.verified) : null);
+  const head = h('div', { class: 'talk-head' }, title, info !== undefined ? badge(w(), info.verified) : null);
   if (t.phase === 'ended') {
     const end = talk.endWords(words, t);
     return h('section', { class: 'screen talk ended' }, head,
@@ -594,7 +554,7 @@ function updateTalk(): void {
   talkDom.time.textContent = time?.text ?? '';
   talkDom.time.classList.toggle('warn', time?.warn === true);
   talkDom.hint.replaceChildren(...nodes(talk.hintLine(words, t)));
-  talkDom.send.disabled = t.phase !== 'connected';
+  talkDom.send.disabled = t.phase !== 'connected' && t.phase !== 'resumed';
 }
 
 // --- start -------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import { bdi, h, type Child } from './dom.ts';
 import { errorText, type Words } from './i18n.ts';
 import { clockText, utf8Length, visibleText } from './text.ts';
 
-export type Phase = 'opening' | 'starting_tor' | 'publishing' | 'waiting' | 'handshaking' | 'connected' | 'closing' | 'ended';
+/** The terminal chat's phases; and `resumed`, a session found running by a page loaded during it (its phase comes with its next event). */
+export type Phase = 'opening' | 'starting_tor' | 'publishing' | 'waiting' | 'handshaking' | 'connected' | 'closing' | 'ended' | 'resumed';
 
 interface Message {
   readonly id: number;
@@ -46,9 +47,9 @@ export interface TalkModel {
   notice: string | null;
 }
 
-export function createTalk(peer: string): TalkModel {
+export function createTalk(peer: string, phase: 'opening' | 'resumed' = 'opening'): TalkModel {
   return {
-    peer, phase: 'opening', torPercent: 0, sawTor: false, windowEndsAt: null, windowSeconds: 0, sessionEndsAt: null,
+    peer, phase, torPercent: 0, sawTor: false, windowEndsAt: null, windowSeconds: 0, sessionEndsAt: null,
     idleSeconds: 0, lastTextAt: null, entries: [], early: new Map(), count: 0, closed: null, draft: '', notice: null,
   };
 }
@@ -80,7 +81,7 @@ export function applyTalkEvent(model: TalkModel, e: Readonly<Record<string, unkn
     case 'window':
       model.windowSeconds = num(e.seconds);
       model.windowEndsAt = now + model.windowSeconds * 1000;
-      if (model.phase === 'publishing' || model.phase === 'starting_tor' || model.phase === 'opening') model.phase = 'waiting';
+      if (['publishing', 'starting_tor', 'opening', 'resumed'].includes(model.phase)) model.phase = 'waiting';
       return null;
     case 'active': {
       model.phase = 'connected';
@@ -159,6 +160,7 @@ export function phaseLine(w: Words, m: TalkModel, now: number): Child[] {
   const peer = bdi(m.peer);
   switch (m.phase) {
     case 'opening': return [w.phaseOpening];
+    case 'resumed': return [w.phaseResumed];
     case 'starting_tor': return [`${w.phaseTor} ${String(m.torPercent)}%`];
     case 'publishing': return [w.phasePublishing];
     case 'waiting': return w.phaseWaiting(peer, clockText(m.windowEndsAt === null ? 0 : left(m.windowEndsAt, now)));
@@ -182,7 +184,7 @@ export function timeLine(w: Words, m: TalkModel, now: number): { text: string; w
 
 export function hintLine(w: Words, m: TalkModel): Child[] {
   switch (m.phase) {
-    case 'connected': return [w.hintConnected];
+    case 'connected': case 'resumed': return [w.hintConnected];
     case 'closing': return [w.hintClosing];
     case 'ended': return [];
     case 'opening': case 'starting_tor': case 'publishing': case 'waiting': case 'handshaking': return w.hintWaiting(bdi(m.peer));
