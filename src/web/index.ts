@@ -10,7 +10,8 @@ import type { Route } from '../app/index.ts';
 import type { SessionLimits } from './bridge.ts';
 import { startUiServer } from './server.ts';
 
-export { startUiServer, securityHeaders, PAGE_BUSY_CLOSE, type UiServer, type UiServerOptions } from './server.ts';
+export { startUiServer, securityHeaders, type UiServer, type UiServerOptions } from './server.ts';
+export { PAGE_BUSY_CLOSE, PAGE_BUSY_REASON } from './protocol.ts';
 
 export interface UiOptions {
   readonly home: string;

@@ -13,6 +13,10 @@
  * Nothing here is ever put in a URL, a title or any storage of the browser.
  */
 
+/** The WebSocket close code (and reason) with which the process refuses a second page. */
+export const PAGE_BUSY_CLOSE = 4001;
+export const PAGE_BUSY_REASON = 'UI_PAGE_BUSY';
+
 /** Where the person is: what the page can show. */
 export interface AppState {
   /** No store yet, a store not unlocked in this process, or unlocked (the passphrase held in memory). */

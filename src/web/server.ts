@@ -29,6 +29,7 @@ import {
 } from '../app/index.ts';
 import { UiBridge, type BridgeOptions } from './bridge.ts';
 import type { PageConnection } from './sink.ts';
+import { PAGE_BUSY_CLOSE, PAGE_BUSY_REASON } from './protocol.ts';
 
 /** The page's files, as `npm run build` writes them into dist/web. */
 const ASSETS = [
@@ -38,7 +39,6 @@ const ASSETS = [
 ] as const;
 
 /** The WebSocket close code and reason of a second page. */
-export const PAGE_BUSY_CLOSE = 4001;
 
 /** What every response carries. The CSP lets the page run its own script and style, draw its QR code (SVG, canvas, data: and blob: images), reach its own WebSocket and show its camera; nothing else. */
 export function securityHeaders(port: number): Record<string, string> {
@@ -236,7 +236,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (current !== null || closing) {
         // A second page: told why, in a way the page can show.
-        ws.close(PAGE_BUSY_CLOSE, 'UI_PAGE_BUSY');
+        ws.close(PAGE_BUSY_CLOSE, PAGE_BUSY_REASON);
         return;
       }
       current = ws;

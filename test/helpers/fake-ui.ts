@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { eventJson } from '../../src/app/events.ts';
 import type { TalkEvent } from '../../src/app/talk.ts';
 import type { AppState, CallMessage, CallName, ContactInfo } from '../../src/web/protocol.ts';
+import { PAGE_BUSY_CLOSE, PAGE_BUSY_REASON } from '../../src/web/protocol.ts';
 
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; media-src 'self' blob: mediastream:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -38,7 +39,7 @@ export class FakeUi {
   ];
   readonly handlers: Partial<Record<CallName, Handler>> = {};
   /** How a second page is refused (the first stays). */
-  secondPage: { code: number; reason: string } = { code: 4409, reason: 'second page' };
+  secondPage: { code: number; reason: string } = { code: PAGE_BUSY_CLOSE, reason: PAGE_BUSY_REASON };
   #socket: WebSocket | null = null;
   #nextMessageId = 1;
   url = '';

@@ -3,7 +3,7 @@
  * handed to the page. Nothing is queued across connections: a call made while the socket is not open
  * fails at once, and a call pending when the socket closes fails too.
  */
-import type { Answer, CallName, Calls, Push, ServerMessage } from '../protocol.ts';
+import { PAGE_BUSY_CLOSE, PAGE_BUSY_REASON, type Answer, type CallName, type Calls, type Push, type ServerMessage } from '../protocol.ts';
 
 /** Why the socket is not (or no longer) usable, for the page to say so. */
 export type ConnStatus = 'connecting' | 'open' | 'lost' | 'refused' | 'exited';
@@ -16,12 +16,12 @@ export class CallError extends Error {
 }
 
 /**
- * The process refuses a second page by closing its socket with a code in 4000–4999 and a reason that
- * says so; a socket closed before it ever opened is also taken as that (the process answered the
+ * The process refuses a second page by closing its socket with PAGE_BUSY_CLOSE and PAGE_BUSY_REASON
+ * (protocol.ts); a socket closed before it ever opened is also taken as that (the process answered the
  * upgrade with a refusal), unless nothing answers at all, which is then a lost connection.
  */
 function refusedBySecondPage(event: CloseEvent): boolean {
-  return /second|another|already|one page/i.test(event.reason) || event.code === 4409;
+  return event.code === PAGE_BUSY_CLOSE || event.reason === PAGE_BUSY_REASON;
 }
 
 export interface ConnHandlers {
