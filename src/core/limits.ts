@@ -146,6 +146,8 @@ export const CONTACT_NAME_MAX_BYTES = 256;
 export const UI_IDLE_EXIT = 10 * MINUTE;
 /** The page gone during a session (tab closed, phone locked): after this the session ends as /quit; a reload within it reconnects. */
 export const UI_PAGE_GRACE = 30 * SECOND;
+/** The page is pinged this often; a connection that has not answered the last ping by the next one is gone (then UI_PAGE_GRACE). */
+export const UI_PING_INTERVAL = 15 * SECOND;
 /** Largest WebSocket frame the page may send (64 KiB): a message of MAX_MESSAGE_BYTES escaped as JSON fits; more is cut (close 1009). */
 export const UI_MAX_FRAME = 64 * 1024;
 /** Bytes queued for the page above which a session stops reading the peer (256 KiB): a flood waits in the peer's socket, not here. */

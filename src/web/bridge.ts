@@ -78,6 +78,7 @@ export class UiBridge {
   #session: Session | null = null;
   #sessionDone: Promise<unknown> = Promise.resolve();
   #queue: Promise<void> = Promise.resolve();
+  #statePushes: Promise<void> = Promise.resolve();
   #pending = 0;
   /** Session events for a page gone during the grace, replayed when it comes back. */
   #away: string[] = [];
@@ -352,9 +353,12 @@ export class UiBridge {
     };
   }
 
-  async #pushState(): Promise<void> {
-    const state = await this.#state();
-    this.#push({ push: 'state', state });
+  /** Pushes the state; pushes go out in the order asked (a state read from disk may take a while). */
+  #pushState(): Promise<void> {
+    this.#statePushes = this.#statePushes.then(async () => {
+      this.#push({ push: 'state', state: await this.#state() });
+    }).catch(() => undefined);
+    return this.#statePushes;
   }
 
   #push(push: Push): void {

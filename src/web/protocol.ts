@@ -5,7 +5,8 @@
  *
  * - The page sends calls: `{ id, call, ...arguments }`, ids from 1, one more each call.
  * - The process answers each call once: `{ re: id, ok: true, value }` or `{ re: id, ok: false, code }`
- *   with a stable error code of docs/errors.md (the page shows its words, never a raw message).
+ *   with a stable error code of docs/errors.md (the page shows its words, never a raw message). A frame
+ *   that cannot be read as a call at all (not JSON, not an object, no valid id) is answered with `re: 0`.
  * - The process pushes, unasked: `{ push: 'state', state }` whenever the app state changes (and first,
  *   as soon as the page connects), and `{ push: 'talk', event }` for each session event, `event` being
  *   exactly the object `talk --json` prints for it (src/app/events.ts `eventJson`).

@@ -24,6 +24,7 @@ import {
   UI_MAX_FRAME,
   UI_MAX_HEADER_BYTES,
   UI_MAX_HEADERS,
+  UI_PING_INTERVAL,
   UI_REQUEST_TIMEOUT,
   type ErrorCode,
 } from '../app/index.ts';
@@ -73,6 +74,8 @@ type Refusal = keyof typeof REFUSALS;
 export interface UiServerOptions extends Omit<BridgeOptions, 'onExit'> {
   /** The folder holding index.html, app.js and app.css (dist/web by default). */
   readonly assets: string;
+  /** How often the page is pinged; one not answered by the next ping is gone (UI_PING_INTERVAL). */
+  readonly pingInterval?: number;
   /** The process should end: the page's Exit, or no page for UI_IDLE_EXIT. */
   readonly onExit: (why: 'exit' | 'idle') => void;
 }
@@ -181,6 +184,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (req.method !== 'GET' && req.method !== 'HEAD') { refuse(res, 'UI_BAD_METHOD'); return; }
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     if (url.pathname === '/open') {
+      // GET only: a HEAD (a link preview, a prefetch) must not use the secret up.
+      if (req.method !== 'GET') { refuse(res, 'UI_BAD_METHOD'); return; }
       const given = url.searchParams.get('k');
       if (secret === null || given === null || !sameSecret(given, secret)) { refuse(res, 'UI_BAD_SECRET'); return; }
       // Used once: from now on only the cookie opens the page.
@@ -257,7 +262,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         bridge.receive(page, bytes);
       });
       ws.on('error', () => { ws.terminate(); });
+      // A page whose connection died without a close (a phone asleep, a network gone): no pong to the
+      // last ping by the next one, and it is gone (the grace starts).
+      let answered = true;
+      ws.on('pong', () => { answered = true; });
+      const heartbeat = setInterval(() => {
+        if (!answered) { ws.terminate(); return; }
+        answered = false;
+        ws.ping();
+      }, options.pingInterval ?? UI_PING_INTERVAL);
       ws.on('close', () => {
+        clearInterval(heartbeat);
         if (current === ws) current = null;
         bridge.detach(page);
       });
@@ -265,10 +280,15 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    });
+  } catch (e) {
+    await bridge.shutdown();
+    throw e;
+  }
   const address = server.address();
   port = typeof address === 'object' && address !== null ? address.port : 0;
   headers = securityHeaders(port);

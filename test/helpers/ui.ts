@@ -77,9 +77,9 @@ export class Page {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  static open(port: number, cookie: string, origin = `http://127.0.0.1:${port}`, path = '/ws'): Promise<Page> {
+  static open(port: number, cookie: string, origin = `http://127.0.0.1:${port}`, path = '/ws', autoPong = true): Promise<Page> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { Cookie: cookie }, origin });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { Cookie: cookie }, origin, autoPong });
       const page = new Page(ws);
       ws.once('open', () => { resolve(page); });
       ws.once('unexpected-response', (_req, res) => {

@@ -61,13 +61,14 @@ interface Started {
   readonly exits: string[];
 }
 
-async function start(options: { idleExit?: number; pageGrace?: number; home?: string } = {}): Promise<Started> {
+async function start(options: { idleExit?: number; pageGrace?: number; pingInterval?: number; home?: string } = {}): Promise<Started> {
   const home = options.home ?? await mkdtemp(join(work, 'home-'));
   const exits: string[] = [];
   const server = await startUiServer({
     home, assets, route: { kind: 'loopback', listenPort: 1, peerPort: 1 },
     ...(options.idleExit !== undefined ? { idleExit: options.idleExit } : {}),
     ...(options.pageGrace !== undefined ? { pageGrace: options.pageGrace } : {}),
+    ...(options.pingInterval !== undefined ? { pingInterval: options.pingInterval } : {}),
     onExit: (why) => { exits.push(why); },
   });
   servers.push(server);
@@ -407,6 +408,28 @@ describe('limits of the process', () => {
     await p.waitClosed();
     await new Promise((r) => setTimeout(r, 800));
     assert.deepEqual(exits, ['idle']);
+  });
+
+  test('a page that stops answering pings is dropped (then a new page may connect); one that answers stays', async () => {
+    const { server, port } = await start({ pingInterval: 200 });
+    const cookie = await signIn(server.url);
+    const mute = await Page.open(port, cookie, undefined, undefined, false);
+    pages.push(mute);
+    const closed = await mute.waitClosed(5_000);
+    assert.equal(closed.code, 1006, 'cut, not closed');
+    const alive = await page(port, cookie);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(alive.closed, null);
+    assert.equal((await alive.call('strength', { passphrase: 'x' })).ok, true);
+  });
+
+  test('HEAD does not use the secret up', async () => {
+    const { server, port } = await start();
+    const u = new URL(server.url);
+    const head = await http(port, `${u.pathname}${u.search}`, {}, 'HEAD');
+    assert.equal(head.status, 405, 'HEAD /open: UI_BAD_METHOD (no body to name it)');
+    assertHeaders(head, 'HEAD /open');
+    assert.equal((await http(port, `${u.pathname}${u.search}`)).status, 303);
   });
 
   test('the UI_ASSETS_MISSING error names the build', async () => {
