@@ -16,7 +16,8 @@
  * and the median of the per-round ratios.
  *
  * Then the Tor benchmarks (bench/tor.ts, a few minutes on their own private network): session-setup,
- * message-rtt and session-rss. `--no-tor` skips them; `--only-tor` runs them alone.
+ * message-rtt, pairs-20, tor-bootstrap-warm and session-rss. `--no-tor` skips them; `--only-tor` runs them
+ * alone; `--only NAME` runs the Tor rows whose names start with NAME.
  */
 import { createCipheriv, createDecipheriv, diffieHellman, hash, randomBytes, type KeyObject } from 'node:crypto';
 import { encodeHello } from '../src/core/hello.ts';

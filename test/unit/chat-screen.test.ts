@@ -200,7 +200,7 @@ test('the words at the end: each way a session ends, and what was wiped', () => 
   addOwnMessage(m, 0, 'x', at(0));
   addOwnMessage(m, 1, 'y', at(0));
   assert.match(wipedWords(m, 'screen'), /^Wiped: the screen \(2 messages shown this session\), the session keys and your input history\./);
-  assert.match(wipedWords(m, 'screen'), /Your tor was stopped and its folder deleted/);
+  assert.match(wipedWords(m, 'screen'), /Your tor was stopped and its temp folder deleted\. Nothing of the session was written to disk\./);
   assert.match(wipedWords(m, 'plain'), /^Wiped: the session keys\..*lines printed above are the only copy/);
   assert.doesNotMatch(wipedWords(m, 'plain'), /input history/, 'plain lines have no input history');
   const borrowed = wipedWords(createModel('bob', 'borrowed'), 'screen');
