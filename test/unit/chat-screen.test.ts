@@ -90,6 +90,13 @@ test('borrowed tor and loopback: the phases say what is really happening', () =>
   assert.ok(loop.entries.some((e) => e.kind === 'info' && e.text.includes('no Tor')));
 });
 
+test('a notice (TOR_GUARD_CHANGED) is a line of the conversation in plain words, not a failure', () => {
+  const m = feed(createModel('bob', 'own'), [{ type: 'state', state: 'starting_tor' }, { type: 'notice', code: 'TOR_GUARD_CHANGED' }]);
+  assert.ok(m.entries.some((e) => e.kind === 'info' && e.text === `${ERROR_WORDS.TOR_GUARD_CHANGED} [TOR_GUARD_CHANGED]`));
+  assert.equal(m.notice, null);
+  assert.equal(m.phase, 'starting_tor');
+});
+
 test('every row is exactly the width of the terminal, the status first, the input last', () => {
   const m = feed(createModel('bob', 'own'), [ACTIVE]);
   addOwnMessage(m, 0, 'a '.repeat(100), at(0));
