@@ -19,8 +19,8 @@
  * and the median of the per-round ratios.
  *
  * Then the Tor benchmarks (bench/tor.ts, a few minutes on their own private network): session-setup,
- * message-rtt and session-rss. `--no-tor` skips them; `--only-tor` runs them alone. `--only NAME,…`
- * runs the rows whose names start with these (e.g. `--only page-size`).
+ * message-rtt, pairs-20, tor-bootstrap-warm and session-rss. `--no-tor` skips them; `--only-tor` runs
+ * them alone. `--only NAME,…` runs the rows whose names start with these (e.g. `--only page-size`).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -25,6 +25,13 @@
  *   first does the same with raw tor on the same two tors (both sides publish a fresh onion with
  *   client authorization, one dials until it connects, an echo), printed as a diagnostic line: how
  *   much of the crowd's slowness is Tor's own (40 onions going up at once on two tors), how much ours.
+ * - tor-bootstrap-warm: a session's tor (owner.ts `spawnSessionTor`, the options a session uses) from
+ *   spawn to bootstrapped, with the folder it keeps between sessions ($ENTRECHAT_HOME/tor: guards,
+ *   directory cache) filled by an uncounted first start, against the same tor started cold (amnesic: a
+ *   fresh folder); each one stopped before the next starts, warm and cold alternating, 5 of each;
+ *   medians. On this network the consensus is a few KiB, so this measures what the kept state saves
+ *   besides the download (certificates, consensus, microdescriptors, guard choice); on the real network
+ *   the download (megabytes) comes on top of the cold start. Goal ≤ 0.9.
  * - session-rss: peak RSS (VmHWM) of the compiled command line's node process (`talk --json`) after
  *   30 messages each way (some spanning many records), read just before its input ends, against the
  *   same build running `whoami`. Goal ≤ 60 MB (MiB are reported).
@@ -68,6 +75,7 @@ import { ControlConnection, parseControlAddress } from '../src/tor/control/conne
 import { abortableSleep, spawnTor, stopPid, stopPidsSync, stopTor, waitForFile, type TorProcess } from '../src/tor/proc.ts';
 import { connectOnion, type SocksEndpoint } from '../src/tor/socks.ts';
 import { testnetDown, testnetDownSync, testnetUp } from '../src/tor/testnet.ts';
+import { readTorConfig, spawnSessionTor } from '../src/tor/owner.ts';
 import { bundleArgs, CLI_NODE_FLAGS, ESBUILD } from '../scripts/build.ts';
 import { median } from './stats.ts';
 
@@ -101,6 +109,8 @@ const SETUP_RUNS = 8;
 const RTT_PER_RUN = 5;
 const RTT_WARMUP = 1;
 const RSS_MESSAGES = 30;
+/** Warm and cold starts each, for tor-bootstrap-warm. */
+const BOOT_RUNS = 5;
 /** The floor's pause between two failed dials. */
 const DIAL_PAUSE_MS = 250;
 /** Bound on one setup run, either side: a run that takes longer has failed. */
@@ -1137,6 +1147,33 @@ async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: str
   return { name: 'session-rss', ours: round(o, 1), baseline: round(b0, 1), unit: 'MiB', ratio: round(o / b0, 3), goal: '≤ 60 MB' };
 }
 
+/** tor-bootstrap-warm: see the module comment. */
+async function bootstrapWarm(owned: Owned, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
+  const home = await mkdtemp(join(owned.root, 'home-'));
+  const stateDir = join(home, 'tor');
+  const extraConfig = readTorConfig(clientTorrc);
+  const once = async (kept: boolean): Promise<number> => {
+    const t = performance.now();
+    const s = await spawnSessionTor({ extraConfig, onProgress: () => undefined, signal: owned.abort.signal, ...(kept ? { stateDir } : {}) });
+    const ms = performance.now() - t;
+    await s.close();
+    return ms;
+  };
+  // The first start with the kept folder is a cold one: it fills the folder.
+  const first = await once(true);
+  const warm: number[] = [];
+  const cold: number[] = [];
+  for (let i = 0; i < BOOT_RUNS; i++) {
+    cold.push(await once(false));
+    warm.push(await once(true));
+  }
+  const list = (xs: number[]): string => xs.map((x) => secs(x)).join(' / ');
+  log(`# tor-bootstrap-warm: first start (fills the folder) ${secs(first)} s; warm ${list(warm)} s; cold ${list(cold)} s`);
+  const w = median(warm);
+  const c = median(cold);
+  return { name: 'tor-bootstrap-warm', ours: round(w / 1000, 3), baseline: round(c / 1000, 3), unit: 's', ratio: round(w / c, 3), goal: '≤ 0.9' };
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 /**
@@ -1186,6 +1223,14 @@ export async function torBenchmarks(options: TorBenchOptions): Promise<void> {
         emit(await pairsCrowd(owned, net.clientTorrc, log));
       } catch (e) {
         failures.push(`pairs-${PAIRS_AT_ONCE}: ${describeError(e)}`);
+      }
+    }
+    owned.abort.signal.throwIfAborted();
+    if (wanted('tor-bootstrap-warm')) {
+      try {
+        emit(await bootstrapWarm(owned, net.clientTorrc, log));
+      } catch (e) {
+        failures.push(`tor-bootstrap-warm: ${describeError(e)}`);
       }
     }
     owned.abort.signal.throwIfAborted();

@@ -5,8 +5,11 @@
  * A spawned tor gets a fresh 0700 temp folder, a control port on loopback (`ControlPort auto`, written
  * to a file) with cookie authentication, a SOCKS unix socket inside the folder with extended errors,
  * `__OwningControllerProcess` and `TAKEOWNERSHIP` (it exits with us, or when our control connection
- * closes), `AvoidDiskWrites`, and its log on stdout, kept in memory. At the end it is stopped by pid
- * (SIGTERM, then SIGKILL after 5 s) and its folder deleted, on every path.
+ * closes), `AvoidDiskWrites`, and its log on stdout, kept in memory. Its DataDirectory is the identity's
+ * kept folder when the caller names one (guards and directory cache between sessions, locked for the
+ * session: state-dir.ts), else a folder inside the temp folder (amnesic). At the end it is stopped by
+ * pid (SIGTERM, then SIGKILL after 5 s), the kept folder unlocked and the temp folder deleted, on every
+ * path.
  *
  * An attached tor is only borrowed: nothing is spawned or configured, and what the session adds (its
  * onions and client-authorization entries) is removed by the transport before the connection closes.
@@ -96,7 +99,9 @@ export function readTorConfig(file: string): string {
 
 /**
  * Options that must stay unset on a spawned tor: each would make it write outside its data folder
- * (which we delete), or open a way in. Checked with GETCONF once it runs, with the ones we set.
+ * (which we delete, or keep for guards only), or write a session's keys into the kept one
+ * (ClientOnionAuthDir, HiddenServiceDir), or open a way in. Checked with GETCONF once it runs, with
+ * the ones we set.
  */
 const MUST_BE_UNSET = ['CacheDirectory', 'KeyDirectory', 'PidFile', 'ControlSocket', 'HiddenServiceDir', 'ClientOnionAuthDir', 'HashedControlPassword'];
 

@@ -76,11 +76,23 @@ function readSmall(file: string, max: number): Buffer | null {
   }
 }
 
-/** Whether a lock file's text names a live process (same pid, same start time). */
+/**
+ * Whether a lock file's text names a live process: same pid and start time; where /proc cannot give
+ * the start time (written as 0), any live process with that pid (a reused pid then keeps the lock
+ * until it exits: refused, never shared).
+ */
 function holderAlive(text: string): boolean {
   const m = /^(\d{1,10}) (\d{1,20})\n$/.exec(text);
   if (m?.[1] === undefined || m[2] === undefined) return false;
-  return processStartTime(Number(m[1])) === m[2];
+  const pid = Number(m[1]);
+  if (m[2] !== '0') return processStartTime(pid) === m[2];
+  if (pid <= 1) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** A held lock: release it once tor has exited. */

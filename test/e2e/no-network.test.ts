@@ -1,5 +1,5 @@
 /**
- * No network outside a session: `init`, `whoami` and the `contacts` commands make no socket() call, measured
+ * No network outside a session: `init`, `whoami`, the `contacts` and `settings` commands make no socket() call, measured
  * with `strace -f` on the compiled command line (plain node: the TypeScript loader used in development
  * talks to its own IPC socket, which would hide nothing but would make the measure meaningless).
  */
@@ -64,7 +64,7 @@ describe('no network outside a session (strace -f)', () => {
     assert.ok(r.calls.some((l) => l.includes('socket(')), 'strace sees the socket() call');
   });
 
-  test('init, whoami and every contacts command make no socket() call and start no tor', async () => {
+  test('init, whoami, every contacts command and settings make no socket() call and start no tor', async () => {
     const home = join(work, 'home');
     const other = join(work, 'other');
     const env = { ENTRECHAT_HOME: home };
@@ -83,9 +83,13 @@ describe('no network outside a session (strace -f)', () => {
     const verify = await traced([entry, 'contacts', 'verify', 'bob', '--yes'], env);
     const rename = await traced([entry, 'contacts', 'rename', 'bob', 'robert'], env);
     const remove = await traced([entry, 'contacts', 'remove', 'robert'], env);
-    for (const r of [verify, rename, remove]) assert.equal(r.code, 0);
+    const show = await traced([entry, 'settings', '--json'], env);
+    const amnesic = await traced([entry, 'settings', 'amnesic', 'on'], env);
+    const kept = await traced([entry, 'settings', 'amnesic', 'off'], env);
+    for (const r of [verify, rename, remove, show, amnesic, kept]) assert.equal(r.code, 0);
     for (const [name, r] of [['init', init], ['init (other)', initOther], ['whoami', who], ['contacts add', add], ['contacts list', list],
-      ['contacts verify', verify], ['contacts rename', rename], ['contacts remove', remove]] as const) {
+      ['contacts verify', verify], ['contacts rename', rename], ['contacts remove', remove],
+      ['settings', show], ['settings amnesic on', amnesic], ['settings amnesic off', kept]] as const) {
       assert.deepEqual(r.calls, [], `${name} makes no network system call`);
     }
     assert.deepEqual(await torsMentioning(work), [], 'no tor was started');

@@ -258,7 +258,7 @@ test('doctor: every check with its fix; exit 0 when all is well, 3 for the store
   };
   let r = await checks();
   assert.equal(r.code, 3);
-  assert.deepEqual(r.list.map((c) => [c.name, c.ok]), [['tor', true], ['tor-config', true], ['core-dumps', true], ['temp-folder', true], ['store', false]]);
+  assert.deepEqual(r.list.map((c) => [c.name, c.ok]), [['tor', true], ['tor-config', true], ['core-dumps', true], ['temp-folder', true], ['tor-state', true], ['store', false]]);
   const store = r.list.find((c) => c.name === 'store');
   assert.equal(store?.code, 'STORE_NOT_FOUND');
   assert.match(store.fix ?? '', /entrechat init/);

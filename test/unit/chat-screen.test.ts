@@ -90,6 +90,13 @@ test('borrowed tor and loopback: the phases say what is really happening', () =>
   assert.ok(loop.entries.some((e) => e.kind === 'info' && e.text.includes('no Tor')));
 });
 
+test('a notice (TOR_GUARD_CHANGED) is a line of the conversation in plain words, not a failure', () => {
+  const m = feed(createModel('bob', 'own'), [{ type: 'state', state: 'starting_tor' }, { type: 'notice', code: 'TOR_GUARD_CHANGED' }]);
+  assert.ok(m.entries.some((e) => e.kind === 'info' && e.text === `${ERROR_WORDS.TOR_GUARD_CHANGED} [TOR_GUARD_CHANGED]`));
+  assert.equal(m.notice, null);
+  assert.equal(m.phase, 'starting_tor');
+});
+
 test('every row is exactly the width of the terminal, the status first, the input last', () => {
   const m = feed(createModel('bob', 'own'), [ACTIVE]);
   addOwnMessage(m, 0, 'a '.repeat(100), at(0));
@@ -200,7 +207,7 @@ test('the words at the end: each way a session ends, and what was wiped', () => 
   addOwnMessage(m, 0, 'x', at(0));
   addOwnMessage(m, 1, 'y', at(0));
   assert.match(wipedWords(m, 'screen'), /^Wiped: the screen \(2 messages shown this session\), the session keys and your input history\./);
-  assert.match(wipedWords(m, 'screen'), /Your tor was stopped and its folder deleted/);
+  assert.match(wipedWords(m, 'screen'), /Your tor was stopped and its temp folder deleted\. Nothing of the session was written to disk\./);
   assert.match(wipedWords(m, 'plain'), /^Wiped: the session keys\..*lines printed above are the only copy/);
   assert.doesNotMatch(wipedWords(m, 'plain'), /input history/, 'plain lines have no input history');
   const borrowed = wipedWords(createModel('bob', 'borrowed'), 'screen');

@@ -91,6 +91,11 @@ test('lockStateDir: a lock left by a process that is gone (or a reused pid) is t
   // Our own pid with another start time: a pid reused after a reboot.
   writeFileSync(join(dir, STATE_LOCK_NAME), `${process.pid} 1\n`);
   lockStateDir(dir).release();
+  // Written where /proc gave no start time: a live pid holds it, a dead one does not.
+  writeFileSync(join(dir, STATE_LOCK_NAME), `${process.pid} 0\n`);
+  assert.throws(() => lockStateDir(dir), { code: 'TOR_STATE_LOCKED' });
+  writeFileSync(join(dir, STATE_LOCK_NAME), `${deadPid} 0\n`);
+  lockStateDir(dir).release();
   // A lock that is not a regular file, or is too big: refused, never followed.
   mkdirSync(join(dir, STATE_LOCK_NAME));
   assert.throws(() => lockStateDir(dir), { code: 'TOR_STATE_LOCKED' });

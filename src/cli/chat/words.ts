@@ -174,8 +174,11 @@ export function wipedWords(model: ChatModel, where: 'screen' | 'plain'): string 
   const what = where === 'screen'
     ? `the screen${n === 0 ? '' : ` (${String(n)} message${n === 1 ? '' : 's'} shown this session)`}, the session keys and your input history`
     : 'the session keys';
-  const tor = model.tor === 'own' ? ' Your tor was stopped and its folder deleted.'
+  const tor = model.tor === 'own' ? ' Your tor was stopped and its temp folder deleted.'
     : model.tor === 'borrowed' ? ' Our onions and keys were removed from your tor.' : '';
+  // Our own tor may have updated the guards and directory cache it keeps between sessions
+  // ($ENTRECHAT_HOME/tor, unless amnesic): nothing of the session, but a write all the same.
+  const disk = model.tor === 'own' ? ' Nothing of the session was written to disk.' : ' Nothing was written to disk.';
   const kept = n > 0 && where === 'plain' ? ' The lines printed above are the only copy of the messages.' : '';
-  return `Wiped: ${what}.${tor} Nothing was written to disk.${kept}`;
+  return `Wiped: ${what}.${tor}${disk}${kept}`;
 }
