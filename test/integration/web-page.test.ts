@@ -161,6 +161,10 @@ test('a session: the peer\'s text shown as text (no HTML, bidi controls visible)
         for (const [attr, value] of [['autocomplete', 'off'], ['autocorrect', 'off'], ['autocapitalize', 'off'], ['spellcheck', 'false']]) {
           assert.equal(await input.getAttribute(attr!), value, attr);
         }
+        // A notice (not a failure) is a line of the conversation, in the code's words.
+        ui.event({ type: 'notice', code: 'TOR_GUARD_CHANGED' });
+        await p.locator('.log li.info', { hasText: ERROR_WORDS.TOR_GUARD_CHANGED.slice(0, 40) }).waitFor({ timeout: 10_000 });
+        assert.equal(await p.locator('.log li.msg').count(), TOUR_MESSAGES.length, 'a notice is not a message');
       }
       if (name === 'talk-ended') {
         assert.equal(await p.locator('li.msg').count(), 0);

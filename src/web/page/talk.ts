@@ -17,7 +17,8 @@ interface Message {
   readonly text: string;
   mark: 'sending' | 'sent' | 'delivered';
 }
-type Entry = { readonly kind: 'message'; readonly message: Message } | { readonly kind: 'connected'; readonly at: number; readonly tag: string };
+type Entry = { readonly kind: 'message'; readonly message: Message } | { readonly kind: 'connected'; readonly at: number; readonly tag: string }
+  | { readonly kind: 'notice'; readonly code: string };
 
 /** Entries the page keeps, as the terminal chat's screen (CHAT_SCREEN_ENTRIES): older ones are dropped. */
 const MAX_ENTRIES = 1000;
@@ -107,6 +108,12 @@ export function applyTalkEvent(model: TalkModel, e: Readonly<Record<string, unkn
       if (own === null) model.early.set(num(e.id), mark);
       else if (own.mark !== 'delivered') own.mark = mark;
       return null;
+    }
+    case 'notice': {
+      // Not a failure (e.g. TOR_GUARD_CHANGED): a line of the conversation with the code's words.
+      const entry: Entry = { kind: 'notice', code: str(e.code) };
+      push(model, entry);
+      return entry;
     }
     case 'closed':
       model.phase = 'ended';
@@ -211,13 +218,14 @@ export function endWords(w: Words, m: TalkModel): { headline: Child[]; wiped: st
       default: headline = [w.endError, c.code !== undefined ? errorText(w, c.code) : w.unknownError];
     }
   }
-  const wiped = [w.wiped(m.count), m.sawTor ? w.wipedTor : '', w.wipedDisk].filter((s) => s !== '').join(' ');
+  const wiped = [w.wiped(m.count), m.sawTor ? w.wipedTor : '', m.sawTor ? w.wipedDiskOwnTor : w.wipedDisk].filter((s) => s !== '').join(' ');
   return { headline, wiped };
 }
 
 /** One entry of the conversation, as an element of its list. */
 export function entryElement(w: Words, lang: string, m: TalkModel, entry: Entry): HTMLLIElement {
   if (entry.kind === 'connected') return h('li', { class: 'info' }, ...w.connectedInfo(bdi(m.peer), entry.tag));
+  if (entry.kind === 'notice') return h('li', { class: 'info' }, errorText(w, entry.code));
   const msg = entry.message;
   const time = new Date(msg.at);
   const who = msg.own ? h('span', { class: 'who' }, w.you) : h('span', { class: 'who' }, bdi(m.peer));
