@@ -23,7 +23,7 @@ const ABOVE = {
 };
 
 export default defineConfig(
-  { ignores: ['node_modules/', 'dist/', 'bin/'] },
+  { ignores: ['node_modules/', 'dist/', 'bin/', '.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
