@@ -40,7 +40,7 @@ let assets = '';
 let clientTorrc = '';
 const children: ChildProcessWithoutNullStreams[] = [];
 const browsers: BrowserRun[] = [];
-/** Every tor seen running for the ui processes: stopped by pid if the test fails. */
+/** Every tor seen running for the ui processes (each must be gone at the end). */
 const torPids = new Set<number>();
 
 before(async () => {
@@ -53,14 +53,16 @@ before(async () => {
 after(async () => {
   for (const b of browsers) await b.close().catch(() => undefined);
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const pid of torPids) {
+  // Tors still running for the ui processes (a failure): ours by their folder under root, each
+  // checked live just now so that no reused pid is hit.
+  for (const pid of root !== '' ? await torsMentioning(root) : []) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // gone already
     }
   }
-  await rm(root, { recursive: true, force: true });
+  if (root !== '') await rm(root, { recursive: true, force: true });
 });
 
 interface Ui {
