@@ -321,6 +321,7 @@ describe('two pages over the private Tor network', { skip: existsSync(CHROMIUM) 
     for (const dir of [profileA, profileB, tmpBrowserA, tmpBrowserB]) {
       assert.deepEqual(await holding(dir, needles), [], `no message text under ${dir}`);
     }
+    assert.deepEqual([...(await snapshot(tmpBrowserA)).keys(), ...(await snapshot(tmpBrowserB)).keys()], [], 'nothing left in the browsers’ TMPDIRs');
     assert.deepEqual(await originStorage(profileA, portA), [], "no storage of Alice's page's origin");
     assert.deepEqual(await originStorage(profileB, portB), [], "no storage of Bob's page's origin");
   });
