@@ -260,6 +260,8 @@ describe('two pages over the private Tor network', { skip: existsSync(CHROMIUM) 
     assert.deepEqual(await shownTexts(pa, 'own'), [texts.a1, shownA2]);
     assert.deepEqual(await shownTexts(pb, 'own'), [texts.b1, texts.b2]);
     for (const p of [pa, pb]) {
+      assert.equal(await p.locator('li.msg.own .mark.delivered').count(), 2, 'both own messages marked delivered');
+      assert.equal(await p.locator('li.msg .text').count(), await p.locator('li.msg bdi.text[dir="auto"]').count(), 'each text direction-isolated');
       assert.equal(await p.locator('.log img, .log b').count(), 0, 'no element made of a message');
       assert.equal(await p.evaluate('window.__pwned'), undefined);
       assert.equal(await p.title(), 'Entrechat');
@@ -271,6 +273,7 @@ describe('two pages over the private Tor network', { skip: existsSync(CHROMIUM) 
     await pa.getByText('You ended the session with bob.').waitFor({ timeout: STEP_MS });
     await pb.getByText('alice ended the session.').waitFor({ timeout: STEP_MS });
     for (const p of [pa, pb]) {
+      await p.getByText(/^Wiped: this page's conversation \(4 messages shown this session\)/).waitFor({ timeout: STEP_MS });
       assert.equal(await p.locator('li.msg').count(), 0);
       const dom = await p.content();
       for (const n of needles) assert.ok(!dom.includes(n), 'no message text left in the page');
