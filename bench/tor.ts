@@ -74,9 +74,11 @@ import { ControlConnection, parseControlAddress } from '../src/tor/control/conne
 import { abortableSleep, spawnTor, stopPid, stopPidsSync, stopTor, waitForFile, type TorProcess } from '../src/tor/proc.ts';
 import { connectOnion, type SocksEndpoint } from '../src/tor/socks.ts';
 import { testnetDown, testnetDownSync, testnetUp } from '../src/tor/testnet.ts';
-import { WebSocket } from 'ws';
-import { buildPage, bundleArgs, CLI_NODE_FLAGS, ESBUILD } from '../scripts/build.ts';
+import { bundleArgs, CLI_NODE_FLAGS, ESBUILD } from '../scripts/build.ts';
 import { median } from './stats.ts';
+// (ui-rss)
+import { WebSocket } from 'ws';
+import { buildPage } from '../scripts/build.ts';
 
 export interface TorResult {
   readonly name: string;
@@ -1108,50 +1110,7 @@ async function pairHomes(owned: Owned, entry: string): Promise<readonly [string,
   return homes;
 }
 
-async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
-  const entry = await built;
-  const homes = await pairHomes(owned, entry);
-  const start = (home: string, contact: string, tmp: string): CliTalk => new CliTalk(owned, spawn(process.execPath,
-    [...CLI_NODE_FLAGS, entry, 'talk', contact, '--json', '--tor-config', clientTorrc, '--window', String(WINDOW_MS / 1000)],
-    { env: cliEnv(home, { TMPDIR: tmp }), stdio: ['pipe', 'pipe', 'pipe'] }));
-  const tmps = [await mkdtemp(join(owned.root, 'tmp-')), await mkdtemp(join(owned.root, 'tmp-'))] as const;
-  const a = start(homes[0], 'bob', tmps[0]);
-  const b = start(homes[1], 'alice', tmps[1]);
-  let ours: number;
-  let bobPeak: number | null;
-  try {
-    const active = (p: CliTalk) => () => p.count('active') > 0;
-    await Promise.all([a.until(active(a), RUN_TIMEOUT_MS, 'Alice active'), b.until(active(b), RUN_TIMEOUT_MS, 'Bob active')]);
-    for (let i = 0; i < RSS_MESSAGES; i++) {
-      a.send(messageText(i, 'a'));
-      b.send(messageText(i, 'b'));
-    }
-    const settled = (p: CliTalk) => () => p.count('delivered') >= RSS_MESSAGES && p.count('message') >= RSS_MESSAGES;
-    await Promise.all([a.until(settled(a), 60_000, 'Alice delivered and received all'), b.until(settled(b), 60_000, 'Bob delivered and received all')]);
-    const errors = [...a.events, ...b.events].filter((e) => e.event === 'error');
-    if (errors.length > 0) throw new Error(`refused lines: ${errors.map((e) => e.code ?? '?').join(', ')}`);
-    const pa = a.child.pid === undefined ? null : vmHwmKiB(a.child.pid);
-    bobPeak = b.child.pid === undefined ? null : vmHwmKiB(b.child.pid);
-    if (pa === null) throw new Error("cannot read Alice's VmHWM");
-    ours = pa;
-    a.endInput();
-    b.endInput();
-    const codesOut = await within(Promise.all([a.exited, b.exited]), TEARDOWN_TIMEOUT_MS, 'talk processes ending');
-    if (codesOut.some((c) => c !== 0)) log(`# session-rss: talk exit codes ${codesOut.map(String).join(', ')}`);
-  } finally {
-    for (const p of [a, b]) killChild(p.child);
-  }
-  const base: number[] = [];
-  for (let i = 0; i < 3; i++) base.push(await shortRunPeak(owned, [...CLI_NODE_FLAGS, entry, 'whoami', '--json'], cliEnv(homes[0])));
-  const mib = (kib: number): number => kib / 1024;
-  log(`# session-rss: Alice ${mib(ours).toFixed(1)} MiB, Bob ${bobPeak === null ? '?' : mib(bobPeak).toFixed(1)} MiB; whoami ${base.map((k) => mib(k).toFixed(1)).join(' / ')} MiB`);
-  const o = mib(ours);
-  const b0 = mib(median(base));
-  return { name: 'session-rss', ours: round(o, 1), baseline: round(b0, 1), unit: 'MiB', ratio: round(o / b0, 3), goal: '≤ 60 MB' };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// ui-rss: the page's process against talk's, in one session
+// ui-rss: the page's process against talk's, in one session (see the module comment)
 
 /** A stand-in for the page: `entrechat ui`'s WebSocket, signed in as a browser would be. */
 class UiClient {
@@ -1295,6 +1254,48 @@ async function uiRss(owned: Owned, built: Promise<string>, clientTorrc: string, 
   const b0 = mib(baseline);
   log(`# ui-rss: ui ${o.toFixed(1)} MiB, talk --json ${b0.toFixed(1)} MiB, difference ${(o - b0).toFixed(1)} MiB (goal ≤ +10 MB)`);
   return { name: 'ui-rss', ours: round(o, 1), baseline: round(b0, 1), unit: 'MiB', ratio: round(o / b0, 3), goal: '≤ baseline + 10 MB', diff: round(o - b0, 1) };
+}
+
+async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
+  const entry = await built;
+  const homes = await pairHomes(owned, entry);
+  const start = (home: string, contact: string, tmp: string): CliTalk => new CliTalk(owned, spawn(process.execPath,
+    [...CLI_NODE_FLAGS, entry, 'talk', contact, '--json', '--tor-config', clientTorrc, '--window', String(WINDOW_MS / 1000)],
+    { env: cliEnv(home, { TMPDIR: tmp }), stdio: ['pipe', 'pipe', 'pipe'] }));
+  const tmps = [await mkdtemp(join(owned.root, 'tmp-')), await mkdtemp(join(owned.root, 'tmp-'))] as const;
+  const a = start(homes[0], 'bob', tmps[0]);
+  const b = start(homes[1], 'alice', tmps[1]);
+  let ours: number;
+  let bobPeak: number | null;
+  try {
+    const active = (p: CliTalk) => () => p.count('active') > 0;
+    await Promise.all([a.until(active(a), RUN_TIMEOUT_MS, 'Alice active'), b.until(active(b), RUN_TIMEOUT_MS, 'Bob active')]);
+    for (let i = 0; i < RSS_MESSAGES; i++) {
+      a.send(messageText(i, 'a'));
+      b.send(messageText(i, 'b'));
+    }
+    const settled = (p: CliTalk) => () => p.count('delivered') >= RSS_MESSAGES && p.count('message') >= RSS_MESSAGES;
+    await Promise.all([a.until(settled(a), 60_000, 'Alice delivered and received all'), b.until(settled(b), 60_000, 'Bob delivered and received all')]);
+    const errors = [...a.events, ...b.events].filter((e) => e.event === 'error');
+    if (errors.length > 0) throw new Error(`refused lines: ${errors.map((e) => e.code ?? '?').join(', ')}`);
+    const pa = a.child.pid === undefined ? null : vmHwmKiB(a.child.pid);
+    bobPeak = b.child.pid === undefined ? null : vmHwmKiB(b.child.pid);
+    if (pa === null) throw new Error("cannot read Alice's VmHWM");
+    ours = pa;
+    a.endInput();
+    b.endInput();
+    const codesOut = await within(Promise.all([a.exited, b.exited]), TEARDOWN_TIMEOUT_MS, 'talk processes ending');
+    if (codesOut.some((c) => c !== 0)) log(`# session-rss: talk exit codes ${codesOut.map(String).join(', ')}`);
+  } finally {
+    for (const p of [a, b]) killChild(p.child);
+  }
+  const base: number[] = [];
+  for (let i = 0; i < 3; i++) base.push(await shortRunPeak(owned, [...CLI_NODE_FLAGS, entry, 'whoami', '--json'], cliEnv(homes[0])));
+  const mib = (kib: number): number => kib / 1024;
+  log(`# session-rss: Alice ${mib(ours).toFixed(1)} MiB, Bob ${bobPeak === null ? '?' : mib(bobPeak).toFixed(1)} MiB; whoami ${base.map((k) => mib(k).toFixed(1)).join(' / ')} MiB`);
+  const o = mib(ours);
+  const b0 = mib(median(base));
+  return { name: 'session-rss', ours: round(o, 1), baseline: round(b0, 1), unit: 'MiB', ratio: round(o / b0, 3), goal: '≤ 60 MB' };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ import type { Page } from 'playwright-core';
 import { buildPage } from '../../scripts/build.ts';
 import { CHROMIUM, openBrowser, SCREENS, type BrowserRun } from '../helpers/browser.ts';
 import { ENTRY, run } from '../helpers/cli.ts';
+import { fakeCameraArgs, y4m } from '../helpers/fake-camera.ts';
 import { heading } from '../helpers/page-tour.ts';
 import { eventually, snapshot, torsMentioning } from '../helpers/procs.ts';
-import { qrY4m } from '../helpers/qr-video.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 
 /** The whole walk, tor start and rendezvous included, is bounded by this. */
@@ -194,10 +194,10 @@ describe('two pages over the private Tor network', { skip: existsSync(CHROMIUM) 
 
     // Bob's page, with a camera that sees the QR code of Alice's code.
     const video = join(root, 'alice-code.y4m');
-    await writeFile(video, qrY4m(codeA.toUpperCase()));
+    await writeFile(video, y4m(codeA.toUpperCase()));
     const bob = await openBrowser(SCREENS[1]!, {
       profile: profileB, env: { ...process.env, TMPDIR: tmpBrowserB },
-      args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+      args: fakeCameraArgs(video),
       permissions: ['camera'],
     });
     browsers.push(bob);

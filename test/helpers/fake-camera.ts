@@ -1,13 +1,13 @@
 /**
- * A video for Chromium's fake camera (`--use-file-for-fake-video-capture=FILE.y4m`): a few identical
- * 4:2:0 Y4M frames showing a text's QR code in black on white, as the page's scanner would see it
- * held up to a phone's camera (or a blank frame).
+ * A camera for the browser tests: Chromium's fake capture device playing a Y4M file, made here from a
+ * QR code (what `entrechat ui` shows as a contact code), so that a page can scan it as a phone would.
  */
 import { encode } from 'uqr';
 
 const SIDE = 480;
 
-export function qrY4m(text: string | null): Buffer {
+/** A few identical 4:2:0 frames showing `text`'s QR code in black on white (or a blank frame). */
+export function y4m(text: string | null): Buffer {
   const luma = Buffer.alloc(SIDE * SIDE, 255);
   if (text !== null) {
     const { data, size } = encode(text, { ecc: 'Q', border: 4 });
@@ -24,4 +24,9 @@ export function qrY4m(text: string | null): Buffer {
   const chroma = Buffer.alloc((SIDE / 2) * (SIDE / 2) * 2, 128);
   const frame = Buffer.concat([Buffer.from('FRAME\n'), luma, chroma]);
   return Buffer.concat([Buffer.from(`YUV4MPEG2 W${String(SIDE)} H${String(SIDE)} F10:1 Ip A1:1 C420jpeg\n`), frame, frame, frame]);
+}
+
+/** Chromium's flags for a fake camera playing `file` (a .y4m), allowed without asking. */
+export function fakeCameraArgs(file: string): string[] {
+  return ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${file}`];
 }
