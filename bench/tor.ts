@@ -35,6 +35,11 @@
  * - session-rss: peak RSS (VmHWM) of the compiled command line's node process (`talk --json`) after
  *   30 messages each way (some spanning many records), read just before its input ends, against the
  *   same build running `whoami`. Goal ≤ 60 MB (MiB are reported).
+ * - ui-rss: peak RSS (VmHWM) of the compiled command line's `entrechat ui` process during a session
+ *   driven over its WebSocket (a `ws` client standing in for the page: sign-in, unlock, Talk, 30
+ *   messages each way as session-rss sends them, Quit, Exit), read once all are delivered and received,
+ *   against the peak of the same build's `talk --json` at the other end of that very session (the same
+ *   messages the other way). Goal: ours ≤ baseline + 10 MB (MiB are reported, and the difference).
  *
  * Everything lives under one temp folder (the network, every tor's folder: TMPDIR points there for the
  * run, the homes, the build); every tor and child started is stopped by pid and the folder removed,
@@ -47,6 +52,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +84,9 @@ import { testnetDown, testnetDownSync, testnetUp } from '../src/tor/testnet.ts';
 import { readTorConfig, spawnSessionTor } from '../src/tor/owner.ts';
 import { bundleArgs, CLI_NODE_FLAGS, ESBUILD } from '../scripts/build.ts';
 import { median } from './stats.ts';
+// (ui-rss)
+import { WebSocket } from 'ws';
+import { buildPage } from '../scripts/build.ts';
 
 export interface TorResult {
   readonly name: string;
@@ -1095,8 +1104,8 @@ function messageText(i: number, from: string): string {
   return `${from}${String(i)} `.padEnd(lengths[i % lengths.length] ?? 40, '.');
 }
 
-async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
-  const entry = await built;
+/** Two homes made by the compiled command line, Alice's holding 'bob' and Bob's 'alice'. */
+async function pairHomes(owned: Owned, entry: string): Promise<readonly [string, string]> {
   const homes = [await mkdtemp(join(owned.root, 'home-')), await mkdtemp(join(owned.root, 'home-'))] as const;
   const codes: string[] = [];
   for (const home of homes) {
@@ -1108,6 +1117,158 @@ async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: str
     const r = await runChild(owned, process.execPath, [...CLI_NODE_FLAGS, entry, 'contacts', 'add', name, code ?? ''], cliEnv(home));
     if (r.code !== 0) throw new Error(`contacts add failed (exit ${String(r.code)})`);
   }
+  return homes;
+}
+
+// ui-rss: the page's process against talk's, in one session (see the module comment)
+
+/** A stand-in for the page: `entrechat ui`'s WebSocket, signed in as a browser would be. */
+class UiClient {
+  readonly answers = new Map<number, { ok: boolean; code?: string }>();
+  readonly events = new Map<string, number>();
+  #id = 0;
+  #wake: (() => void)[] = [];
+  closed = false;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString('utf8')) as { re?: number; ok?: boolean; code?: string; push?: string; event?: { event?: string } };
+      if (typeof m.re === 'number') this.answers.set(m.re, { ok: m.ok === true, ...(m.code !== undefined ? { code: m.code } : {}) });
+      else if (m.push === 'talk' && typeof m.event?.event === 'string') this.events.set(m.event.event, (this.events.get(m.event.event) ?? 0) + 1);
+      for (const w of this.#wake.splice(0)) w();
+    });
+    ws.on('close', () => {
+      this.closed = true;
+      for (const w of this.#wake.splice(0)) w();
+    });
+    ws.on('error', () => undefined);
+  }
+
+  /** Signs in with the URL's one-time secret (the cookie it is exchanged for), then opens /ws. */
+  static async open(url: string): Promise<UiClient> {
+    const u = new URL(url);
+    const host = `127.0.0.1:${u.port}`;
+    const cookie = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: Number(u.port), path: `${u.pathname}${u.search}`, headers: { host } }, (res) => {
+        res.resume();
+        const set = res.headers['set-cookie']?.[0];
+        if (res.statusCode !== 303 || set === undefined) reject(new Error(`sign-in refused (${String(res.statusCode)})`));
+        else resolve(set.split(';')[0] ?? '');
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const ws = new WebSocket(`ws://${host}/ws`, { headers: { Cookie: cookie }, origin: `http://${host}` });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => { resolve(); });
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => { reject(new Error(`the WebSocket was refused (${String(res.statusCode)})`)); });
+    });
+    return new UiClient(ws);
+  }
+
+  count(event: string): number {
+    return this.events.get(event) ?? 0;
+  }
+
+  /** Sends a call without waiting. */
+  send(call: string, args: Record<string, unknown> = {}): number {
+    const id = ++this.#id;
+    this.ws.send(JSON.stringify({ id, call, ...args }));
+    return id;
+  }
+
+  async until(cond: () => boolean, ms: number, what: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (cond()) return;
+      const left = deadline - Date.now();
+      if (this.closed || left <= 0) throw new Error(`${what}: ${this.closed ? 'the page connection closed first' : 'timed out'} (events ${[...this.events].map(([e, n]) => `${e} ${String(n)}`).join(', ')})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 1_000));
+        this.#wake.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  /** Makes a call and waits for its answer; throws with its code if refused. */
+  async call(call: string, args: Record<string, unknown> = {}, ms = 30_000): Promise<void> {
+    const id = this.send(call, args);
+    await this.until(() => this.answers.has(id), ms, `the answer to ${call}`);
+    const a = this.answers.get(id);
+    if (a?.ok !== true) throw new Error(`${call} refused: ${a?.code ?? '?'}`);
+  }
+}
+
+async function uiRss(owned: Owned, built: Promise<string>, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
+  const entry = await built;
+  const assets = join(owned.root, 'web');
+  buildPage(assets);
+  const homes = await pairHomes(owned, entry);
+  const tmps = [await mkdtemp(join(owned.root, 'tmp-')), await mkdtemp(join(owned.root, 'tmp-'))] as const;
+  const window = String(WINDOW_MS / 1000);
+  const ui = spawn(process.execPath, [...CLI_NODE_FLAGS, entry, 'ui', '--tor-config', clientTorrc, '--window', window],
+    { env: cliEnv(homes[0], { TMPDIR: tmps[0], ENTRECHAT_UI_ASSETS: assets }), stdio: ['ignore', 'pipe', 'pipe'] });
+  owned.children.add(ui);
+  const uiExited = new Promise<number | null>((resolve) => { ui.on('close', (code) => { owned.children.delete(ui); resolve(code); }); });
+  let b: CliTalk | null = null;
+  let ours: number;
+  let baseline: number;
+  try {
+    let out = '';
+    let err = '';
+    ui.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    ui.stderr.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-2000); });
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('\n')) {
+      if (ui.exitCode !== null || Date.now() > deadline) throw new Error(`entrechat ui printed no URL (${err.trim().split('\n').at(-1) ?? ''})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const page = await UiClient.open(out.split('\n')[0] ?? '');
+    await page.call('unlock', { passphrase: '' });
+    await page.call('talk', { name: 'bob' });
+    const bob = new CliTalk(owned, spawn(process.execPath,
+      [...CLI_NODE_FLAGS, entry, 'talk', 'alice', '--json', '--tor-config', clientTorrc, '--window', window],
+      { env: cliEnv(homes[1], { TMPDIR: tmps[1] }), stdio: ['pipe', 'pipe', 'pipe'] }));
+    b = bob;
+    await Promise.all([
+      page.until(() => page.count('active') > 0, RUN_TIMEOUT_MS, 'the page active'),
+      bob.until(() => bob.count('active') > 0, RUN_TIMEOUT_MS, 'Bob active'),
+    ]);
+    for (let i = 0; i < RSS_MESSAGES; i++) {
+      page.send('send', { text: messageText(i, 'a') });
+      bob.send(messageText(i, 'b'));
+    }
+    await Promise.all([
+      page.until(() => page.count('delivered') >= RSS_MESSAGES && page.count('message') >= RSS_MESSAGES, 60_000, 'the page delivered and received all'),
+      bob.until(() => bob.count('delivered') >= RSS_MESSAGES && bob.count('message') >= RSS_MESSAGES, 60_000, 'Bob delivered and received all'),
+    ]);
+    const refused = [...page.answers.values()].filter((a) => !a.ok);
+    if (refused.length > 0) throw new Error(`refused sends: ${refused.map((a) => a.code ?? '?').join(', ')}`);
+    const pu = ui.pid === undefined ? null : vmHwmKiB(ui.pid);
+    const pb = bob.child.pid === undefined ? null : vmHwmKiB(bob.child.pid);
+    if (pu === null || pb === null) throw new Error('cannot read a VmHWM');
+    ours = pu;
+    baseline = pb;
+    await page.call('quit');
+    await page.until(() => page.count('closed') > 0, TEARDOWN_TIMEOUT_MS, 'the session closed');
+    await page.call('exit').catch(() => undefined);
+    const codes = await within(Promise.all([uiExited, bob.exited]), TEARDOWN_TIMEOUT_MS, 'ui and talk ending');
+    if (codes.some((c) => c !== 0)) log(`# ui-rss: exit codes ui ${String(codes[0])}, talk ${String(codes[1])}`);
+  } finally {
+    killChild(ui);
+    if (b !== null) killChild(b.child);
+  }
+  const mib = (kib: number): number => kib / 1024;
+  const o = mib(ours);
+  const b0 = mib(baseline);
+  log(`# ui-rss: ui ${o.toFixed(1)} MiB, talk --json ${b0.toFixed(1)} MiB, difference ${(o - b0).toFixed(1)} MiB (goal ≤ +10 MB)`);
+  return { name: 'ui-rss', ours: round(o, 1), baseline: round(b0, 1), unit: 'MiB', ratio: round(o / b0, 3), goal: '≤ baseline + 10 MB', diff: round(o - b0, 1) };
+}
+
+async function sessionRss(owned: Owned, built: Promise<string>, clientTorrc: string, log: (line: string) => void): Promise<TorResult> {
+  const entry = await built;
+  const homes = await pairHomes(owned, entry);
   const start = (home: string, contact: string, tmp: string): CliTalk => new CliTalk(owned, spawn(process.execPath,
     [...CLI_NODE_FLAGS, entry, 'talk', contact, '--json', '--tor-config', clientTorrc, '--window', String(WINDOW_MS / 1000)],
     { env: cliEnv(home, { TMPDIR: tmp }), stdio: ['pipe', 'pipe', 'pipe'] }));
@@ -1239,6 +1400,14 @@ export async function torBenchmarks(options: TorBenchOptions): Promise<void> {
         emit(await sessionRss(owned, built, net.clientTorrc, log));
       } catch (e) {
         failures.push(`session-rss: ${describeError(e)}`);
+      }
+    }
+    owned.abort.signal.throwIfAborted();
+    if (wanted('ui-rss')) {
+      try {
+        emit(await uiRss(owned, built, net.clientTorrc, log));
+      } catch (e) {
+        failures.push(`ui-rss: ${describeError(e)}`);
       }
     }
   } catch (e) {

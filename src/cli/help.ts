@@ -90,8 +90,8 @@ Shows the identity's settings, or changes one (kept in the store, so the passphr
                 same entry guard every session, and a faster start.
 
 ${EXITS_STORE} 6 the tor folder is in use (TOR_STATE_LOCKED).`,
-  ui: `entrechat ui [--open] [--tor-config FILE | --tor-control ADDR …] [--window SECONDS]
-                    [--idle-limit SECONDS] [--session-limit SECONDS]
+  ui: `entrechat ui [--open] [--tor-config FILE | --tor-control ADDR [--tor-listen IPV4:PORT] …]
+                    [--window SECONDS] [--idle-limit SECONDS] [--session-limit SECONDS] [--amnesic]
 
 Entrechat as a page in your browser (on a phone, too): this process serves it on 127.0.0.1 only, on a
 port the system picks, and prints one line on standard output:
@@ -122,7 +122,7 @@ name ever goes in an address or a title. A browser may still learn what you type
 dictionaries) or keep a screenshot for its app switcher: a private tab reduces that.
 
   --open                   open the address in the browser (never through a shell)
-  --window, --idle-limit, --session-limit, --tor-config, --tor-control,
+  --window, --idle-limit, --session-limit, --amnesic, --tor-config, --tor-control, --tor-listen,
   --tor-control-password-file, --tor-control-cookie-file, --loopback-listen, --loopback-peer
                            as for entrechat talk: how each session the page starts runs
 

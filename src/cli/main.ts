@@ -84,7 +84,7 @@ Usage:
                 [--idle-limit SECONDS] [--session-limit SECONDS] [--amnesic] [--json]
                                        the chat with NAME (both of you run talk within the window)
   entrechat talk NAME --loopback-listen PORT --loopback-peer PORT [--window SECONDS] [--json]
-  entrechat ui [--open] [--tor-config FILE | --tor-control ADDR] [--window SECONDS] …
+  entrechat ui [--open] [--tor-config FILE | --tor-control ADDR] [--window SECONDS] [--amnesic] …
                                        the whole app as a page in your browser, served on
                                        127.0.0.1 (entrechat ui --help)
   entrechat testnet up --dir DIR [--base-port N] [--bridge]   a private Tor network on 127.0.0.1 (tests, demo)

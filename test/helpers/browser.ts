@@ -3,7 +3,7 @@
  * (which never downloads a browser), each run with a fresh profile folder removed afterwards, never
  * reaching outside loopback (no background networking, no updates, no sync, no QUIC).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -35,7 +35,7 @@ const MOBILE_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (
 export interface BrowserRun {
   readonly context: BrowserContext;
   readonly page: Page;
-  /** The profile folder (removed by close). */
+  /** The profile folder (removed by close, unless the caller gave it). */
   readonly profile: string;
   close(): Promise<void>;
 }
@@ -46,11 +46,17 @@ export interface OpenOptions {
   readonly args?: readonly string[];
   readonly permissions?: readonly string[];
   readonly colorScheme?: 'light' | 'dark';
+  /** A profile folder of the caller's (made if missing): kept by close, for the caller to inspect and remove. */
+  readonly profile?: string;
+  /** The browser's environment (e.g. a TMPDIR of its own); the test process's by default. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A browser with its own profile folder, emulating `screen`. */
 export async function openBrowser(screen: Screen, options: OpenOptions = {}): Promise<BrowserRun> {
-  const profile = await mkdtemp(join(tmpdir(), 'ec-browser-'));
+  const own = options.profile === undefined;
+  const profile = options.profile ?? await mkdtemp(join(tmpdir(), 'ec-browser-'));
+  if (!own) await mkdir(profile, { recursive: true });
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -64,10 +70,11 @@ export async function openBrowser(screen: Screen, options: OpenOptions = {}): Pr
       locale: options.locale ?? 'en-US',
       colorScheme: options.colorScheme ?? 'light',
       ...(options.permissions !== undefined ? { permissions: [...options.permissions] } : {}),
+      ...(options.env !== undefined ? { env: { ...options.env } } : {}),
       timeout: 30_000,
     });
   } catch (e) {
-    await rm(profile, { recursive: true, force: true });
+    if (own) await rm(profile, { recursive: true, force: true });
     throw e;
   }
   const page = context.pages()[0] ?? await context.newPage();
@@ -77,7 +84,7 @@ export async function openBrowser(screen: Screen, options: OpenOptions = {}): Pr
       try {
         await context.close();
       } finally {
-        await rm(profile, { recursive: true, force: true });
+        if (own) await rm(profile, { recursive: true, force: true });
       }
     },
   };

@@ -1,12 +1,14 @@
 /**
  * `entrechat ui` as a process of the real command line: the URL on stdout (one line), the page's Exit,
- * SIGTERM, a missing build, options it refuses.
+ * SIGTERM, a missing build, options it refuses, talk's route options (--amnesic, --tor-control with
+ * --tor-listen) taken and checked as for talk.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ENTRY, Fixture, freePort, run } from '../helpers/cli.ts';
 import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
@@ -94,6 +96,48 @@ describe('entrechat ui, the process', () => {
       const bad = await run(home, args);
       assert.equal(bad.code, 2, args.join(' '));
       assert.match(bad.stderr, /\[BAD_ARGUMENT\]/);
+    }
+  });
+
+  test('every route option of talk: --amnesic and --tor-listen are taken, and checked as for talk', async () => {
+    const { alice } = await fx.pair();
+    for (const args of [
+      ['ui', '--amnesic', '--loopback-listen', '1', '--loopback-peer', '2'],
+      ['ui', '--amnesic', '--tor-control', '127.0.0.1:9051'],
+      ['ui', '--tor-listen', '127.0.0.1:9000'],
+      ['ui', '--tor-control', '127.0.0.1:9051', '--tor-listen', 'localhost'],
+    ]) {
+      const bad = await run(alice.home, args);
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, /\[(BAD_ARGUMENT|BAD_ADDRESS)\]/, args.join(' '));
+    }
+    const amnesic = await startUiProcess(alice.home, ['--amnesic']);
+    amnesic.child.kill('SIGTERM');
+    assert.equal(await amnesic.exited, 0, amnesic.stderr());
+
+    // A stand-in for a running tor's control port: nothing reaches it until Talk, then the session does.
+    const seen: Socket[] = [];
+    const control = createServer((s) => { seen.push(s); s.on('error', () => undefined); });
+    await new Promise<void>((resolve) => { control.listen(0, '127.0.0.1', resolve); });
+    try {
+      const address = control.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      const ui = await startUiProcess(alice.home, ['--tor-control', `127.0.0.1:${port}`, '--tor-listen', `127.0.0.1:${await freePort()}`, '--window', '20']);
+      const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
+      await page.ok('unlock', { passphrase: '' });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(seen.length, 0, 'no connection before Talk');
+      await page.ok('talk', { name: 'bob' });
+      const deadline = Date.now() + 15_000;
+      const reached = (): boolean => seen.length > 0;
+      while (!reached() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(reached(), 'the session uses the tor of --tor-control');
+      for (const s of seen) s.destroy();
+      ui.child.kill('SIGTERM');
+      assert.equal(await ui.exited, 0, ui.stderr());
+    } finally {
+      for (const s of seen) s.destroy();
+      await new Promise<void>((resolve) => { control.close(() => { resolve(); }); });
     }
   });
 
