@@ -19,7 +19,7 @@
  * and the median of the per-round ratios.
  *
  * Then the Tor benchmarks (bench/tor.ts, a few minutes on their own private network): session-setup,
- * message-rtt, pairs-20, tor-bootstrap-warm and session-rss. `--no-tor` skips them; `--only-tor` runs
+ * message-rtt, pairs-20, tor-bootstrap-warm, session-rss and ui-rss. `--no-tor` skips them; `--only-tor` runs
  * them alone. `--only NAME,…` runs the rows whose names start with these (e.g. `--only page-size`).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
