@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ENTRY, Fixture } from '../helpers/cli.ts';
-import { eventually, filesContaining, snapshot, torsMentioning } from '../helpers/procs.ts';
+import { eventually, filesContaining, homeSnapshot, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
 import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
 
@@ -32,7 +32,7 @@ describe('entrechat ui over the private Tor network', () => {
   test('the page talks with talk --json: both ways, Quit from the page, nothing left', async () => {
     const { alice, bob } = await fx.pair();
     const [ta, tb] = [await fx.home(), await fx.home()];
-    const stores = [await snapshot(alice.home), await snapshot(bob.home)];
+    const stores = [await homeSnapshot(alice.home), await homeSnapshot(bob.home)];
     const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', '--tor-config', clientTorrc, '--window', '90'], {
       env: { ...process.env, ENTRECHAT_HOME: alice.home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: assets, TMPDIR: ta },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -77,7 +77,7 @@ describe('entrechat ui over the private Tor network', () => {
     assert.deepEqual([...(await snapshot(ta)).keys()], [], 'nothing left in the ui process’s TMPDIR');
     assert.ok(await eventually(async () => (await torsMentioning(tb)).length === 0, 15_000));
     assert.deepEqual([...(await snapshot(tb)).keys()], []);
-    assert.deepEqual(await snapshot(alice.home), stores[0]);
-    assert.deepEqual(await snapshot(bob.home), stores[1]);
+    assert.deepEqual(await homeSnapshot(alice.home), stores[0]);
+    assert.deepEqual(await homeSnapshot(bob.home), stores[1]);
   });
 });
