@@ -5,13 +5,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ENTRY, Fixture } from '../helpers/cli.ts';
+import { Fixture } from '../helpers/cli.ts';
 import { eventually, filesContaining, homeSnapshot, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
-import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
+import { fixtureAssets, Page, signIn, startUiProcess } from '../helpers/ui.ts';
 
 const fx = new Fixture();
 let clientTorrc = '';
@@ -33,21 +33,8 @@ describe('entrechat ui over the private Tor network', () => {
     const { alice, bob } = await fx.pair();
     const [ta, tb] = [await fx.home(), await fx.home()];
     const stores = [await homeSnapshot(alice.home), await homeSnapshot(bob.home)];
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', '--tor-config', clientTorrc, '--window', '90'], {
-      env: { ...process.env, ENTRECHAT_HOME: alice.home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: assets, TMPDIR: ta },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
-    while (!out.includes('\n')) {
-      assert.equal(child.exitCode, null, err);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const url = out.split('\n')[0] ?? '';
+    const ui = await startUiProcess({ home: alice.home, assets, children, args: ['--tor-config', clientTorrc, '--window', '90'], env: { TMPDIR: ta } });
+    const { child, url, exited } = ui;
     const page = await Page.open(Number(new URL(url).port), await signIn(url));
     await page.ok('unlock', { passphrase: '' });
     assert.deepEqual(await torsMentioning(ta), [], 'no tor before Talk');
@@ -73,7 +60,7 @@ describe('entrechat ui over the private Tor network', () => {
     assert.ok(await eventually(async () => (await torsMentioning(ta)).length === 0, 15_000), 'the session’s tor is stopped; the ui process runs on');
     assert.equal(child.exitCode, null, 'the ui process is still there for the next Talk');
     await page.ok('exit');
-    assert.equal(await exited, 0, err);
+    assert.equal(await exited, 0, ui.stderr());
     assert.deepEqual([...(await snapshot(ta)).keys()], [], 'nothing left in the ui process’s TMPDIR');
     assert.ok(await eventually(async () => (await torsMentioning(tb)).length === 0, 15_000));
     assert.deepEqual([...(await snapshot(tb)).keys()], []);

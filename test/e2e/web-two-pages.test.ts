@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,11 +23,12 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { buildPage } from '../../scripts/build.ts';
 import { CHROMIUM, openBrowser, SCREENS, type BrowserRun } from '../helpers/browser.ts';
-import { ENTRY, run } from '../helpers/cli.ts';
+import { run } from '../helpers/cli.ts';
 import { fakeCameraArgs, y4m } from '../helpers/fake-camera.ts';
 import { heading } from '../helpers/page-tour.ts';
 import { eventually, snapshot, torsMentioning } from '../helpers/procs.ts';
 import { sharedTestnet } from '../helpers/testnet.ts';
+import { startUiProcess, type UiProcess } from '../helpers/ui.ts';
 
 /** The whole walk, tor start and rendezvous included, is bounded by this. */
 const TEST_TIMEOUT_MS = 8 * 60_000;
@@ -65,30 +66,10 @@ after(async () => {
   if (root !== '') await rm(root, { recursive: true, force: true });
 });
 
-interface Ui {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  readonly exited: Promise<number | null>;
-  stderr(): string;
-}
+type Ui = UiProcess;
 
-async function startUi(home: string, tmp: string, extra: readonly string[]): Promise<Ui> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', '--tor-config', clientTorrc, '--window', '150', ...extra], {
-    env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: assets, TMPDIR: tmp },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
-  const deadline = Date.now() + STEP_MS;
-  while (!out.includes('\n')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`entrechat ui printed no URL: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, url: out.split('\n')[0] ?? '', exited, stderr: () => err };
+function startUi(home: string, tmp: string, extra: readonly string[]): Promise<Ui> {
+  return startUiProcess({ home, assets, children, args: ['--tor-config', clientTorrc, '--window', '150', ...extra], env: { TMPDIR: tmp }, waitMs: STEP_MS });
 }
 
 async function createIdentity(page: Page, passphrase: string): Promise<string> {

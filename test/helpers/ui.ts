@@ -2,10 +2,12 @@
  * Drives the server of `entrechat ui` as a page would: plain HTTP requests with the headers a test
  * chooses, and a page over a real `ws` client (calls answered, pushes collected).
  */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
+import { ENTRY } from './cli.ts';
 
 export interface Reply {
   readonly status: number;
@@ -166,4 +168,43 @@ export class Page {
   close(): void {
     this.ws.close();
   }
+}
+
+/** An `entrechat ui` process run from the sources, once it printed its URL line. */
+export interface UiProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/**
+ * Starts `entrechat ui ARGS` (through tsx, its page from `assets`) and waits at most `waitMs` for its
+ * URL line. `children` gets the child at once, so that the caller's cleanup can kill it by pid.
+ */
+export async function startUiProcess(options: {
+  readonly home: string;
+  readonly assets: string;
+  readonly children: ChildProcessWithoutNullStreams[];
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly waitMs?: number;
+}): Promise<UiProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', ...(options.args ?? [])], {
+    env: { ...process.env, ENTRECHAT_HOME: options.home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: options.assets, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  options.children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
+  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  while (!out.includes('\n')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`entrechat ui printed no URL: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, url: out.split('\n')[0] ?? '', exited, stdout: () => out, stderr: () => err };
 }

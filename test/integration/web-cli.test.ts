@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ENTRY, Fixture, freePort, run } from '../helpers/cli.ts';
-import { fixtureAssets, Page, signIn } from '../helpers/ui.ts';
+import { fixtureAssets, Page, signIn, startUiProcess, type UiProcess } from '../helpers/ui.ts';
 
 const fx = new Fixture();
 let work = '';
@@ -29,38 +29,15 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface UiProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  readonly exited: Promise<number | null>;
-  stdout(): string;
-  stderr(): string;
-}
-
 /** Starts `entrechat ui ARGS` and waits for its URL line. */
-export async function startUiProcess(home: string, args: string[] = [], env: Record<string, string> = {}): Promise<UiProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'ui', ...args], {
-    env: { ...process.env, ENTRECHAT_HOME: home, TSX_DISABLE_CACHE: '1', ENTRECHAT_UI_ASSETS: assets, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => { child.on('close', resolve); });
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('\n')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no URL: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, url: out.split('\n')[0] ?? '', exited, stdout: () => out, stderr: () => err };
+function startUi(home: string, args: string[] = [], env: Record<string, string> = {}): Promise<UiProcess> {
+  return startUiProcess({ home, assets, children, args, env });
 }
 
 describe('entrechat ui, the process', () => {
   test('prints one line, the URL, and nothing of it on stderr; Exit in the page ends the process with 0', async () => {
     const { home } = await fx.identity();
-    const ui = await startUiProcess(home);
+    const ui = await startUi(home);
     assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/open\?k=[A-Za-z0-9_-]{43}$/);
     const secret = new URL(ui.url).searchParams.get('k') ?? '';
     const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
@@ -74,7 +51,7 @@ describe('entrechat ui, the process', () => {
 
   test('SIGTERM ends it cleanly (0); so does the idle limit without a page (in process: web-server.test.ts)', async () => {
     const { home } = await fx.identity();
-    const ui = await startUiProcess(home);
+    const ui = await startUi(home);
     ui.child.kill('SIGTERM');
     assert.equal(await ui.exited, 0);
   });
@@ -111,7 +88,7 @@ describe('entrechat ui, the process', () => {
       assert.equal(bad.code, 2, args.join(' '));
       assert.match(bad.stderr, /\[(BAD_ARGUMENT|BAD_ADDRESS)\]/, args.join(' '));
     }
-    const amnesic = await startUiProcess(alice.home, ['--amnesic']);
+    const amnesic = await startUi(alice.home, ['--amnesic']);
     amnesic.child.kill('SIGTERM');
     assert.equal(await amnesic.exited, 0, amnesic.stderr());
 
@@ -122,7 +99,7 @@ describe('entrechat ui, the process', () => {
     try {
       const address = control.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
-      const ui = await startUiProcess(alice.home, ['--tor-control', `127.0.0.1:${port}`, '--tor-listen', `127.0.0.1:${await freePort()}`, '--window', '20']);
+      const ui = await startUi(alice.home, ['--tor-control', `127.0.0.1:${port}`, '--tor-listen', `127.0.0.1:${await freePort()}`, '--window', '20']);
       const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
       await page.ok('unlock', { passphrase: '' });
       await new Promise((r) => setTimeout(r, 300));
@@ -144,7 +121,7 @@ describe('entrechat ui, the process', () => {
   test('Ctrl-C during a session: the session ends as /quit for both, the process exits 0', async () => {
     const { alice, bob } = await fx.pair();
     const [pa, pb] = [await freePort(), await freePort()];
-    const ui = await startUiProcess(alice.home, ['--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
+    const ui = await startUi(alice.home, ['--loopback-listen', `${pa}`, '--loopback-peer', `${pb}`, '--window', '20']);
     const page = await Page.open(Number(new URL(ui.url).port), await signIn(ui.url));
     await page.ok('unlock', { passphrase: '' });
     await page.ok('talk', { name: 'bob' });
@@ -163,7 +140,7 @@ describe('entrechat ui, the process', () => {
     const seen = join(work, 'opened.txt');
     await mkdir(bin, { recursive: true });
     await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$#" "$1" > '${seen}'\n`, { mode: 0o700 });
-    const ui = await startUiProcess(home, ['--open'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    const ui = await startUi(home, ['--open'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
     const deadline = Date.now() + 10_000;
     let opened = '';
     while (Date.now() < deadline) {
