@@ -182,7 +182,7 @@ export function createTorTransport(options: TorTransportOptions): Transport {
   let session: TorSession | null = null;
   const published: Published[] = [];
   const authAdded = new Set<string>();
-  /** On a borrowed tor, its circuits when we came (null: unknown): see cleanBorrowed. */
+  /** On a borrowed tor, its circuits when we came (null: refused, as a filter does: see cleanBorrowed). */
   let circuitsBefore: CircuitPurposes | null = null;
   const newnym = new NewnymPolicy(tor.kind === 'spawn');
   let newnymBusy: Promise<void> | null = null;
@@ -237,8 +237,12 @@ export function createTorTransport(options: TorTransportOptions): Transport {
         used.fresh = control;
       }
       for (const address of authAdded) await onionClientAuthRemove(control, address);
-      const onions = new Set(plan.days.flatMap((d) => [d.ownOnion.address, d.peerOnion.address]));
-      await closeCircuitsOf(control, { onions, isolation, before: circuitsBefore });
+      // Only if tor let us read its circuits at the start: a control-port filter refuses it (it would
+      // show other programs' circuits), and then the end's reading would be refused as well.
+      if (circuitsBefore !== null) {
+        const onions = new Set(plan.days.flatMap((d) => [d.ownOnion.address, d.peerOnion.address]));
+        await closeCircuitsOf(control, { onions, isolation, before: circuitsBefore });
+      }
     })();
     try {
       await Promise.race([work, new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); })]);

@@ -111,11 +111,11 @@ async function doctorAt(address: string): Promise<{ code: number | null; checks:
 }
 
 describe('through onion-grater', { skip }, () => {
-  test("with Entrechat's Tails profile: a full session, messages both ways; the only command refused is the optional GETINFO process/pid", async () => {
+  test("with Entrechat's Tails profile: a full session, messages both ways; the only commands refused are the optional GETINFO process/pid and circuit-status, once each", async () => {
     const g = await grater({ 'entrechat.yml': await tailsProfile() });
     try {
       await sessionThrough(g);
-      assert.deepEqual(g.filtered(), ['GETINFO process/pid process/uid'], g.shown());
+      assert.deepEqual(g.filtered(), ['GETINFO process/pid process/uid', 'GETINFO circuit-status'], g.shown());
       assert.match(g.log, /loaded filter: entrechat/);
     } finally {
       await stopGrater(g);
@@ -126,7 +126,7 @@ describe('through onion-grater', { skip }, () => {
     const g = await grater({ '40_entrechat.yml': await whonixProfile() });
     try {
       await sessionThrough(g, ['--tor-listen', '127.0.0.1:17740']);
-      assert.deepEqual(g.filtered(), ['GETINFO process/pid process/uid'], g.shown());
+      assert.deepEqual(g.filtered(), ['GETINFO process/pid process/uid', 'GETINFO circuit-status'], g.shown());
       // Without --tor-listen the listener's port is the system's pick, which this profile refuses.
       const a = fx.talk(alice.home, ['bob', '--tor-control', g.address, '--window', '30']);
       await exitsWith(a, 6);
