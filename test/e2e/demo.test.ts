@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEMO_SCRIPT, botAnswer, interactiveBotAnswer } from '../../src/app/demo.ts';
-import { ENTRY } from '../helpers/cli.ts';
+import { interactiveBotAnswer } from '../../src/app/demo.ts';
+import { assertDemoTranscript, ENTRY } from '../helpers/cli.ts';
 import { processesMentioning, snapshot } from '../helpers/procs.ts';
 
 const exec = promisify(execFile);
@@ -37,15 +37,7 @@ test('demo --script: a real session with the bot over a private Tor network, the
   dirs.push(tmp);
   const r = await demo(['--script'], tmp);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const lines = r.stdout.split('\n');
-  const said = lines.filter((l) => l.includes(' you: ')).map((l) => l.slice(l.indexOf(' you: ') + 6));
-  const heard = lines.filter((l) => l.includes(' bot: ')).map((l) => l.slice(l.indexOf(' bot: ') + 6));
-  assert.deepEqual(said, [...DEMO_SCRIPT]);
-  assert.deepEqual(heard, DEMO_SCRIPT.map((text, i) => botAnswer(i + 1, text)));
-  assert.match(r.stdout, /connected \(session [0-9a-f]{16}\)/);
-  assert.match(r.stdout, /session over \(quit\)/);
-  assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'the network, the identities and both tors’ folders are gone');
-  assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
+  await assertDemoTranscript(r.stdout, tmp);
 });
 
 test('demo without a terminal: the chat with the bot in plain lines, ended by the end of input', { timeout: 240_000 }, async () => {

@@ -16,8 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI_NODE_FLAGS, ESBUILD, ROOT, bundleArgs } from '../../scripts/build.ts';
-import { DEMO_SCRIPT, botAnswer } from '../../src/app/demo.ts';
-import { TalkProcess, type JsonEvent } from '../helpers/cli.ts';
+import { assertDemoTranscript, TalkProcess, type JsonEvent } from '../helpers/cli.ts';
 import { NODE18_MISSING_EXPORTS } from '../helpers/node18.ts';
 import { hasUiCommand, probeUiServer } from '../helpers/ui-probe.ts';
 import { filesContaining, processesMentioning, snapshot } from '../helpers/procs.ts';
@@ -148,15 +147,7 @@ describe('the bundle on Debian’s Node 18.20', { skip }, () => {
     const tmp = await privateDir('demo');
     const r = await run18(['demo', '--script'], { TMPDIR: tmp }, 200_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const lines = r.stdout.split('\n');
-    const said = lines.filter((l) => l.includes(' you: ')).map((l) => l.slice(l.indexOf(' you: ') + 6));
-    const heard = lines.filter((l) => l.includes(' bot: ')).map((l) => l.slice(l.indexOf(' bot: ') + 6));
-    assert.deepEqual(said, [...DEMO_SCRIPT]);
-    assert.deepEqual(heard, DEMO_SCRIPT.map((text, i) => botAnswer(i + 1, text)));
-    assert.match(r.stdout, /connected \(session [0-9a-f]{16}\)/);
-    assert.match(r.stdout, /session over \(quit\)/);
-    assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'the network, the identities and both tors’ folders are gone');
-    assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
+    await assertDemoTranscript(r.stdout, tmp);
   });
 
   test('two passphrase-protected identities talk over the private Tor network; nothing left', { timeout: 240_000 }, async () => {

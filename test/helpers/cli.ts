@@ -9,6 +9,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { botAnswer, DEMO_SCRIPT } from '../../src/app/demo.ts';
+import { processesMentioning, snapshot } from './procs.ts';
 
 export const ENTRY = fileURLToPath(new URL('../../src/cli/entrechat.ts', import.meta.url));
 
@@ -177,4 +180,21 @@ export function freePort(): Promise<number> {
       s.close(() => { resolve(port); });
     });
   });
+}
+
+/**
+ * `demo --script`'s transcript: every line of the script said, every answer of the bot heard, the
+ * session opened and ended by quit. Also checks that `tmp` (the demo's TMPDIR) is left empty and that
+ * nothing started there runs on.
+ */
+export async function assertDemoTranscript(stdout: string, tmp: string): Promise<void> {
+  const lines = stdout.split('\n');
+  const said = lines.filter((l) => l.includes(' you: ')).map((l) => l.slice(l.indexOf(' you: ') + 6));
+  const heard = lines.filter((l) => l.includes(' bot: ')).map((l) => l.slice(l.indexOf(' bot: ') + 6));
+  assert.deepEqual(said, [...DEMO_SCRIPT]);
+  assert.deepEqual(heard, DEMO_SCRIPT.map((text, i) => botAnswer(i + 1, text)));
+  assert.match(stdout, /connected \(session [0-9a-f]{16}\)/);
+  assert.match(stdout, /session over \(quit\)/);
+  assert.deepEqual([...(await snapshot(tmp)).keys()], [], 'the network, the identities and both tors’ folders are gone');
+  assert.deepEqual(await processesMentioning(tmp), [], 'no tor of the demo runs on');
 }
