@@ -62,11 +62,13 @@ export async function whoami(home: string, auth: StoreAuth): Promise<string> {
 
 /**
  * Intl is missing on a Node built without ICU (nodejs-mobile: docs/mobile.md); there, code points are
- * counted instead, never fewer than graphemes, so the limit only gets stricter.
+ * counted instead, never fewer than graphemes, so the limit only gets stricter. Made on first use:
+ * making one takes about 10 ms (ICU's break rules), which every command would pay at start.
  */
-const segmenter = typeof Intl === 'object' && typeof Intl.Segmenter === 'function' ? new Intl.Segmenter() : null;
+let segmenter: Intl.Segmenter | null | undefined;
 
 function graphemes(text: string): number {
+  segmenter ??= typeof Intl === 'object' && typeof Intl.Segmenter === 'function' ? new Intl.Segmenter() : null;
   return segmenter !== null ? Array.from(segmenter.segment(text)).length : Array.from(text).length;
 }
 

@@ -21,7 +21,6 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
-import { request } from 'node:http';
 import { chmod, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
@@ -595,7 +594,9 @@ async function makeKeys(dir: string, spec: NodeSpec, geoip: string, signal: Abor
 // ---------------------------------------------------------------------------------------------------
 // Consensus
 
-function httpGet(port: number, path: string, signal: AbortSignal | undefined): Promise<{ status: number; body: string }> {
+async function httpGet(port: number, path: string, signal: AbortSignal | undefined): Promise<{ status: number; body: string }> {
+  // Loaded here, not at the top: the bundle would otherwise load node:http for every command.
+  const { request } = await import('node:http');
   return new Promise((resolveGet, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: HTTP_TIMEOUT_MS, ...(signal !== undefined ? { signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];

@@ -14,7 +14,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -125,6 +125,9 @@ function cookieValue(header: string | undefined, name: string): string | null {
 
 /** Starts the server on 127.0.0.1, a port the system picks. @throws UsageError UI_ASSETS_MISSING */
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
+  // Loaded here: a static import of a built-in is hoisted to the top of the one-file bundle, and
+  // node:http would then load (and, under the launcher's V8 flag, compile) for every command.
+  const { createServer, STATUS_CODES } = await import('node:http');
   const assets = await readAssets(options.assets);
   // The one-time secret and the cookie's value: 256 bits each, unrelated.
   let secret: Buffer | null = Buffer.from(randomBytes(32).toString('base64url'), 'utf8');
